@@ -1,0 +1,25 @@
+/*
+ * Access module: users, roles, API keys, login and the principal resolver.
+ */
+#ifndef TENANTFLOW_ACCESS_H
+#define TENANTFLOW_ACCESS_H
+
+#include <stdbool.h>
+
+#include "tenantflow/db.h"
+#include "tenantflow/http.h"
+
+struct tf_keyset;
+
+/* Registers the identity routes and the user/API-key resolver. keys signs
+ * access tokens that live ttl_s seconds; both must outlive the router. */
+bool access_register(tf_router *r, const struct tf_keyset *keys, int ttl_s, char *err,
+                     size_t errsz) TF_MUST_CHECK;
+
+/* Creates the built-in roles and the first admin of a new tenant inside tx
+ * (already bound to that tenant). Validation failures are 422 with pointers
+ * /admin_email and /admin_password. */
+bool access_bootstrap_tenant(tf_tx *tx, const char *email, const char *password,
+                             tf_problem *p) TF_MUST_CHECK;
+
+#endif

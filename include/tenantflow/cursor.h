@@ -1,0 +1,30 @@
+/*
+ * Opaque, tamper-evident pagination cursors.
+ *
+ * A cursor is base64url(payload JSON || MAC), where the MAC is keyed BLAKE2b
+ * over a scope string and the payload. The scope names the tenant, the
+ * endpoint and the filter set, and is recomputed by the server when the
+ * cursor comes back, so an edited cursor, or one minted for another tenant,
+ * endpoint or filter, fails to decode (a 400 naming `cursor`).
+ */
+#ifndef TENANTFLOW_CURSOR_H
+#define TENANTFLOW_CURSOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "tenantflow/alloc.h"
+#include "tenantflow/problem.h"
+
+/* Derives the MAC key from secret material shared by every server process. */
+void tf_cursor_set_key(const unsigned char *material, size_t len);
+
+/* Returns a malloc'd cursor for payload (borrowed). */
+char *tf_cursor_encode(const char *scope, const json_t *payload);
+/* Returns the payload (new reference) or NULL with a 400 on `cursor`. */
+json_t *tf_cursor_decode(const char *scope, const char *cursor, tf_problem *p) TF_MUST_CHECK;
+
+/* Parses ?limit= (1..200, default 50); false with a 400 on `limit`. */
+bool tf_parse_limit(const char *value, int *out, tf_problem *p) TF_MUST_CHECK;
+
+#endif

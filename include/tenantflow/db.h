@@ -1,0 +1,89 @@
+/*
+ * PostgreSQL access: a fixed pool of libpq connections and transactions that
+ * carry the Row-Level Security context.
+ *
+ * Every transaction begins with set_config('app.tenant_id' | 'app.actor' |
+ * 'app.request_id', ..., true): the settings vanish at COMMIT or ROLLBACK, so
+ * a pooled connection never carries one request's tenant into the next.
+ *
+ * Statements are declared once as static tf_stmt values and prepared lazily
+ * on each connection, so PostgreSQL parses and plans them once per connection.
+ * Parameters always travel separately from SQL text.
+ *
+ * Ownership: a tf_tx is bound to a request arena; every PGresult it returns is
+ * cleared when that arena is freed (callers may PQclear earlier through
+ * tf_tx_clear). tf_tx_commit/tf_tx_rollback return the connection to the pool;
+ * both are safe to call after either (no-op), and the arena's free rolls back
+ * a transaction nobody finished.
+ */
+#ifndef TENANTFLOW_DB_H
+#define TENANTFLOW_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "tenantflow/alloc.h"
+#include "tenantflow/problem.h"
+
+typedef struct tf_pool tf_pool;
+typedef struct tf_tx tf_tx;
+
+typedef struct tf_stmt {
+    const char *sql;
+    int nparams;
+    int id; /* assigned on first use; leave 0 */
+} tf_stmt;
+
+#define TF_STMT(text, n) {.sql = (text), .nparams = (n)}
+
+/* size connections to conninfo (URL or key=value). Connections open lazily;
+ * waiters give up after wait_ms with a 503. NULL and err on bad conninfo. */
+tf_pool *tf_pool_new(const char *conninfo, int size, int wait_ms, char *err, size_t errsz);
+void tf_pool_free(tf_pool *pool);
+/* Checks a connection can be made and returns false with err otherwise. */
+bool tf_pool_ping(tf_pool *pool, char *err, size_t errsz);
+/* Connections in use and requests waiting, for /metrics. */
+void tf_pool_stats(tf_pool *pool, int *in_use, int *waiting, int *size);
+
+typedef struct tf_tx_ctx {
+    const char *tenant_id;  /* NULL: no tenant (RLS shows nothing) */
+    const char *actor;      /* "user:<id>", "operator:<id>", "system" ... */
+    const char *request_id;
+} tf_tx_ctx;
+
+/* Borrows a connection, BEGINs and sets the context. NULL with p set (503
+ * when no connection could be had) on failure. */
+tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_problem *p)
+    TF_MUST_CHECK;
+/* Changes app.tenant_id for the rest of the transaction. */
+bool tf_tx_set_tenant(tf_tx *tx, const char *tenant_id, tf_problem *p) TF_MUST_CHECK;
+const char *tf_tx_tenant(const tf_tx *tx);
+
+/* Runs a prepared statement with text parameters (NULL = SQL NULL). Returns
+ * the result (tuples or command ok), or NULL with p set: 503 for lost
+ * connections and persistent serialization failures, 500 otherwise; the
+ * SQLSTATE stays available through tf_tx_sqlstate(). */
+PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_problem *p)
+    TF_MUST_CHECK;
+/* Like tf_tx_exec, for statements that must touch exactly one row: zero rows
+ * becomes a 404 problem with not_found_detail. */
+PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
+                         const char *not_found_detail, tf_problem *p) TF_MUST_CHECK;
+/* SQLSTATE of the last failed statement ("" if none) and its constraint. */
+const char *tf_tx_sqlstate(const tf_tx *tx);
+const char *tf_tx_constraint(const tf_tx *tx);
+/* True when the last failure may succeed if the whole transaction is retried. */
+bool tf_tx_retryable(const tf_tx *tx);
+
+bool tf_tx_commit(tf_tx *tx, tf_problem *p) TF_MUST_CHECK;
+void tf_tx_rollback(tf_tx *tx);
+
+/* Result helpers: value or NULL for SQL NULL. */
+const char *tf_val(const PGresult *r, int row, int col);
+bool tf_val_bool(const PGresult *r, int row, int col);
+long long tf_val_int(const PGresult *r, int row, int col);
+
+/* A plain connection for migrations and command-line tools (not pooled). */
+PGconn *tf_db_connect(const char *conninfo, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * The HTTP front: a libmicrohttpd daemon with a worker thread pool, a router
+ * on method and path templates, and the request/response API handlers use.
+ *
+ * Every route declares who may call it in its `permission` field, and a route
+ * without one cannot be registered:
+ *   TF_PUBLIC         no credential (health, login, docs)
+ *   TF_OPERATOR       a platform operator token, /v1/admin/ only
+ *   TF_AUTHENTICATED  any tenant credential
+ *   "items:write"     a tenant credential holding that permission
+ * For every route but TF_PUBLIC the server opens the request's transaction,
+ * resolves the principal inside it and checks the permission before the
+ * handler runs; the handler uses tf_req_tx(). When the handler leaves no
+ * problem the transaction commits before the response is sent, otherwise it
+ * rolls back; a serialization failure or deadlock re-runs the handler a few
+ * times with jitter.
+ */
+#ifndef TENANTFLOW_HTTP_H
+#define TENANTFLOW_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tenantflow/alloc.h"
+#include "tenantflow/auth.h"
+#include "tenantflow/db.h"
+#include "tenantflow/problem.h"
+
+#define TF_PUBLIC "public"
+#define TF_OPERATOR "operator"
+#define TF_AUTHENTICATED "authenticated"
+
+typedef struct tf_req tf_req;
+typedef struct tf_router tf_router;
+typedef void (*tf_handler)(tf_req *req);
+
+typedef struct tf_route {
+    const char *method;     /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *path;       /* "/v1/items/{id}"; a {param} matches one segment */
+    const char *permission; /* see above; required */
+    tf_handler handler;
+    const char *query;      /* allowed query parameters, comma separated, or NULL */
+    const char *summary;    /* one line for the API reference */
+    unsigned flags;
+} tf_route;
+
+enum {
+    TF_ROUTE_CSV = 1u << 0,     /* may answer text/csv */
+    TF_ROUTE_NO_TX = 1u << 1,   /* handler manages its own transactions */
+};
+
+tf_router *tf_router_new(void);
+void tf_router_free(tf_router *r);
+/* Copies nothing: routes must outlive the router (static tables). Returns
+ * false with err on a route without permission, a bad template or a
+ * duplicate. */
+bool tf_router_add(tf_router *r, const tf_route *route, char *err, size_t errsz) TF_MUST_CHECK;
+bool tf_router_add_all(tf_router *r, const tf_route *routes, size_t n, char *err,
+                       size_t errsz) TF_MUST_CHECK;
+size_t tf_router_count(const tf_router *r);
+const tf_route *tf_router_at(const tf_router *r, size_t i);
+
+typedef enum { TF_MATCH_OK, TF_MATCH_NO_PATH, TF_MATCH_NO_METHOD } tf_match_result;
+enum { TF_MAX_PARAMS = 4 };
+typedef struct tf_match {
+    const tf_route *route;
+    size_t nparams;
+    const char *names[TF_MAX_PARAMS];
+    char values[TF_MAX_PARAMS][128];
+    char allow[64]; /* for 405: "GET, POST" */
+} tf_match;
+
+/* Matches path (not NUL-terminated, no query string). */
+tf_match_result tf_router_match(const tf_router *r, const char *method, const char *path,
+                                size_t len, tf_match *m);
+
+/* --- Requests, for handlers --- */
+tf_arena *tf_req_arena(tf_req *req);
+tf_tx *tf_req_tx(tf_req *req);
+const tf_principal *tf_req_principal(tf_req *req);
+tf_problem *tf_req_problem(tf_req *req);
+const char *tf_req_id(tf_req *req);
+const char *tf_req_method(tf_req *req);
+const char *tf_req_path(tf_req *req);
+const char *tf_req_client_ip(tf_req *req);
+const char *tf_req_param(tf_req *req, const char *name);
+const char *tf_req_query(tf_req *req, const char *name);
+const char *tf_req_header(tf_req *req, const char *name);
+/* The strictly parsed JSON body (borrowed; owned by the request), or NULL
+ * with the request's problem set. */
+json_t *tf_req_json(tf_req *req);
+/* "user:<id>" / "api_key:<id>" / "operator:<id>" for audit and logs. */
+const char *tf_req_actor(tf_req *req);
+/* The server's pool, for TF_PUBLIC and TF_ROUTE_NO_TX handlers. */
+tf_pool *tf_req_pool(tf_req *req);
+
+/* Responses. The body reference is stolen. */
+void tf_reply_json(tf_req *req, int status, json_t *body);
+void tf_reply_text(tf_req *req, int status, const char *content_type, const char *body,
+                   size_t len);
+void tf_reply_header(tf_req *req, const char *name, const char *value);
+/* Marks the request failed with its current problem (see tf_req_problem). */
+bool tf_req_failed(tf_req *req);
+
+/* --- The server --- */
+typedef struct tf_server_config {
+    const char *host;
+    int port;
+    int threads;
+    size_t max_body;      /* 413 above this */
+    size_t max_uri;       /* 414 above this */
+    size_t max_headers;   /* 431 above this */
+    unsigned timeout_s;   /* idle connection time-out */
+    unsigned max_conns;
+} tf_server_config;
+
+typedef struct tf_server tf_server;
+/* Hooks give the server what it needs but does not own. */
+typedef struct tf_server_deps {
+    tf_router *router;
+    tf_pool *pool;
+    const struct tf_keyset *keys;
+} tf_server_deps;
+
+tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *deps, char *err,
+                           size_t errsz);
+/* Stops accepting, waits up to grace_s for in-flight requests, stops. */
+void tf_server_stop(tf_server *s, unsigned grace_s);
+int tf_server_port(const tf_server *s);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * tenantflow: the command line. `serve` wires the platform and the modules
+ * together and runs until SIGTERM/SIGINT; `migrate`, `operator` and `keygen`
+ * are the operator's tools. Every setting comes from the environment.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tenantflow/access.h"
+#include "tenantflow/config.h"
+#include "tenantflow/crypto.h"
+#include "tenantflow/cursor.h"
+#include "tenantflow/db.h"
+#include "tenantflow/http.h"
+#include "tenantflow/log.h"
+#include "tenantflow/migrate.h"
+#include "tenantflow/ops.h"
+#include "tenantflow/safety.h"
+#include "tenantflow/tenancy.h"
+#include "tenantflow/token.h"
+#include "tenantflow/workflows.h"
+
+#ifndef TF_VERSION
+#define TF_VERSION "0.1.0"
+#endif
+
+enum { EXIT_USAGE = 2 };
+
+static void usage(void)
+{
+    printf("usage: tenantflow [serve]                  run the HTTP server\n"
+           "       tenantflow migrate up|status        apply or show schema migrations\n"
+           "       tenantflow operator create [NAME]   create an operator, print its token\n"
+           "       tenantflow keygen [KID]             print a new signing key line\n"
+           "       tenantflow --version | --help\n\n");
+    tf_config_usage();
+}
+
+static int fail(int code, const char *msg)
+{
+    fprintf(stderr, "tenantflow: %s\n", msg);
+    return code;
+}
+
+/* Every route of every module; shared with the tests through --routes. */
+static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys,
+                         const tf_config *cfg, int schema, char *err, size_t errsz)
+{
+    return tf_ops_register(router, pool, schema, err, errsz) &&
+           tenancy_register(router, err, errsz) &&
+           access_register(router, keys, cfg->token_ttl_s, err, errsz) &&
+           workflows_register(router, err, errsz);
+}
+
+static bool cursor_key_from(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    unsigned char buf[64 * 1024];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    tf_cursor_set_key(buf, n);
+    return true;
+}
+
+static int serve(const tf_config *cfg)
+{
+    char err[512];
+    tf_log_set_level((tf_log_level)cfg->log_level);
+    int schema = tf_migrate_latest(cfg->migrations_dir, err, sizeof err);
+    if (schema < 0)
+        return fail(EXIT_USAGE, err);
+    tf_keyset *keys = tf_keyset_load(cfg->signing_key, err, sizeof err);
+    if (!keys) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "TENANTFLOW_SIGNING_KEY: %s", err);
+        return fail(EXIT_USAGE, msg);
+    }
+    if (!cursor_key_from(cfg->signing_key)) {
+        tf_keyset_free(keys);
+        return fail(EXIT_USAGE, "TENANTFLOW_SIGNING_KEY: cannot read the file");
+    }
+    PGconn *check = tf_db_connect(cfg->database_url, err, sizeof err);
+    bool safe = check && tf_db_check_safety(check, err, sizeof err);
+    PQfinish(check);
+    if (!safe) {
+        tf_keyset_free(keys);
+        return fail(1, err);
+    }
+    tf_pool *pool = tf_pool_new(cfg->database_url, cfg->pool_size, cfg->pool_wait_ms, err,
+                                sizeof err);
+    tf_router *router = tf_router_new();
+    int rc = 1;
+    tf_server *srv = NULL;
+    if (!pool || !register_all(router, pool, keys, cfg, schema, err, sizeof err)) {
+        fail(1, err);
+        goto out;
+    }
+    /* Signals are taken synchronously by this thread only. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    tf_server_config scfg = {
+        .host = cfg->listen_host,
+        .port = cfg->listen_port,
+        .threads = cfg->threads,
+        .max_body = cfg->max_body,
+        .max_uri = 8 * 1024,
+        .max_headers = 16 * 1024,
+        .timeout_s = cfg->timeout_s,
+        .max_conns = cfg->max_conns,
+    };
+    tf_server_deps deps = {.router = router, .pool = pool, .keys = keys};
+    srv = tf_server_start(&scfg, &deps, err, sizeof err);
+    if (!srv) {
+        fail(1, err);
+        goto out;
+    }
+    tf_log_json(TF_LOG_INFO, "listening",
+                json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->listen_host, "port",
+                          tf_server_port(srv), "schema", schema, "version", TF_VERSION));
+    for (;;) {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        if (sig == SIGHUP)
+            continue; /* reserved for certificate reload */
+        tf_log(TF_LOG_INFO, "signal %d: finishing in-flight requests", sig);
+        break;
+    }
+    tf_server_stop(srv, 30);
+    tf_log(TF_LOG_INFO, "stopped");
+    rc = 0;
+out:
+    tf_router_free(router);
+    tf_pool_free(pool);
+    tf_keyset_free(keys);
+    return rc;
+}
+
+static int migrate(const tf_config *cfg, const char *what)
+{
+    char err[1024];
+    PGconn *c = tf_db_connect(cfg->migrate_url, err, sizeof err);
+    if (!c)
+        return fail(1, err);
+    bool ok = strcmp(what, "up") == 0 ? tf_migrate_up(c, cfg->migrations_dir, err, sizeof err)
+                                      : tf_migrate_status(c, cfg->migrations_dir, err, sizeof err);
+    PQfinish(c);
+    return ok ? 0 : fail(1, err);
+}
+
+static int operator_create(const tf_config *cfg, const char *name)
+{
+    char err[1024];
+    PGconn *c = tf_db_connect(cfg->migrate_url, err, sizeof err);
+    if (!c)
+        return fail(1, err);
+    bool ok = tenancy_operator_create(c, name, err, sizeof err);
+    PQfinish(c);
+    return ok ? 0 : fail(1, err);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (strcmp(cmd, "--version") == 0) {
+        printf("tenantflow %s\n", TF_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage();
+        return 0;
+    }
+    if (tf_crypto_init() != 0)
+        return fail(1, "libsodium failed to initialise");
+    if (strcmp(cmd, "keygen") == 0) {
+        char *line = tf_keyset_generate_line(argc > 2 ? argv[2] : "k1");
+        if (!line)
+            return fail(EXIT_USAGE, "a kid is 1-64 characters of [A-Za-z0-9._-]");
+        fputs(line, stdout);
+        free(line);
+        return 0;
+    }
+    bool is_serve = strcmp(cmd, "serve") == 0;
+    bool is_migrate = strcmp(cmd, "migrate") == 0 && argc == 3 &&
+                      (strcmp(argv[2], "up") == 0 || strcmp(argv[2], "status") == 0);
+    bool is_operator = strcmp(cmd, "operator") == 0 && argc >= 3 && argc <= 4 &&
+                       strcmp(argv[2], "create") == 0;
+    if (!is_serve && !is_migrate && !is_operator) {
+        usage();
+        return EXIT_USAGE;
+    }
+    tf_config cfg;
+    char err[512];
+    if (!tf_config_load(&cfg, is_serve, err, sizeof err))
+        return fail(EXIT_USAGE, err);
+    if (is_migrate)
+        return migrate(&cfg, argv[2]);
+    if (is_operator)
+        return operator_create(&cfg, argc == 4 ? argv[3] : "operator");
+    return serve(&cfg);
+}

@@ -1,0 +1,30 @@
+/*
+ * The workflows module's routes, each with the permission it needs. Firing a
+ * transition needs items:write here and, when the transition names one, its
+ * own permission, checked by the handler against the item's definition.
+ */
+#include "internal.h"
+
+static const tf_route routes[] = {
+    {"POST", "/v1/workflows", "workflows:write", wf_create_workflow, NULL,
+     "Create a workflow (version 1)", 0},
+    {"GET", "/v1/workflows", "workflows:read", wf_list_workflows, "limit,cursor",
+     "List workflows (current versions)", 0},
+    {"GET", "/v1/workflows/{key}", "workflows:read", wf_get_workflow, NULL,
+     "Get a workflow's current version", 0},
+    {"PUT", "/v1/workflows/{key}", "workflows:write", wf_put_workflow, NULL,
+     "Publish a new version of a workflow (or create it)", 0},
+    {"GET", "/v1/workflows/{key}/versions/{n}", "workflows:read", wf_get_version, NULL,
+     "Get one version of a workflow", 0},
+    {"POST", "/v1/items", "items:write", wf_create_item, NULL, "Create an item", 0},
+    {"GET", "/v1/items/{id}", "items:read", wf_get_item, NULL, "Get an item", 0},
+    {"POST", "/v1/items/{id}/transitions", "items:write", wf_transition_item, NULL,
+     "Fire a transition on an item", 0},
+    {"GET", "/v1/items/{id}/history", "items:read", wf_item_history, NULL,
+     "An item's transitions, oldest first", 0},
+};
+
+bool workflows_register(tf_router *r, char *err, size_t errsz)
+{
+    return tf_router_add_all(r, routes, sizeof routes / sizeof *routes, err, errsz);
+}

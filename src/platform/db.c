@@ -1,0 +1,405 @@
+/*
+ * The libpq connection pool and RLS-aware transactions (see db.h).
+ *
+ * The one thing to know: a connection goes back to the pool only when it is
+ * idle outside any transaction. Anything else (a failed COMMIT, a lost
+ * connection, an abandoned transaction) is rolled back or the connection is
+ * reset before another request can see it, so no tenant context, lock or
+ * half-done work can leak between requests.
+ */
+#include "tenantflow/db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tenantflow/log.h"
+
+enum { MAX_STMTS = 1024 };
+
+static int next_stmt_id; /* ids start at 1; 0 means "not yet assigned" */
+
+struct slot {
+    PGconn *conn;
+    bool busy;
+    unsigned char prepared[MAX_STMTS / 8];
+};
+
+struct tf_pool {
+    char *conninfo;
+    int size, wait_ms, waiting, in_use;
+    struct slot *slots;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+};
+
+struct tf_tx {
+    tf_pool *pool;
+    struct slot *slot;
+    tf_arena *arena;
+    bool done;
+    char tenant[40];
+    char sqlstate[6];
+    char constraint[64];
+};
+
+PGconn *tf_db_connect(const char *conninfo, char *err, size_t errsz)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errsz, "cannot connect to PostgreSQL: %s",
+                 c ? PQerrorMessage(c) : "out of memory");
+        size_t n = strlen(err);
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+            err[--n] = '\0';
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+tf_pool *tf_pool_new(const char *conninfo, int size, int wait_ms, char *err, size_t errsz)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        snprintf(err, errsz, "bad database URL: %s", perr ? perr : "out of memory");
+        PQfreemem(perr);
+        return NULL;
+    }
+    PQconninfoFree(opts);
+    tf_pool *pool = tf_xcalloc(1, sizeof *pool);
+    pool->conninfo = tf_xstrdup(conninfo);
+    pool->size = size;
+    pool->wait_ms = wait_ms;
+    pool->slots = tf_xcalloc((size_t)size, sizeof(struct slot));
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->freed, NULL);
+    return pool;
+}
+
+void tf_pool_free(tf_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < pool->size; i++)
+        PQfinish(pool->slots[i].conn);
+    free(pool->slots);
+    free(pool->conninfo);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->freed);
+    free(pool);
+}
+
+void tf_pool_stats(tf_pool *pool, int *in_use, int *waiting, int *size)
+{
+    pthread_mutex_lock(&pool->lock);
+    *in_use = pool->in_use;
+    *waiting = pool->waiting;
+    *size = pool->size;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static struct slot *acquire(tf_pool *pool)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += pool->wait_ms / 1000;
+    deadline.tv_nsec += (long)(pool->wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    struct slot *got = NULL;
+    pthread_mutex_lock(&pool->lock);
+    pool->waiting++;
+    for (;;) {
+        for (int i = 0; i < pool->size && !got; i++)
+            if (!pool->slots[i].busy)
+                got = &pool->slots[i];
+        if (got)
+            break;
+        if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    pool->waiting--;
+    if (got) {
+        got->busy = true;
+        pool->in_use++;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return got;
+}
+
+static void release(tf_pool *pool, struct slot *s)
+{
+    if (s->conn && PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+        PGresult *r = PQexec(s->conn, "ROLLBACK");
+        PQclear(r);
+        if (PQtransactionStatus(s->conn) != PQTRANS_IDLE) {
+            /* Unknown state: drop the connection rather than reuse it. */
+            PQfinish(s->conn);
+            s->conn = NULL;
+        }
+    }
+    pthread_mutex_lock(&pool->lock);
+    s->busy = false;
+    pool->in_use--;
+    pthread_cond_signal(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Makes sure the slot holds a live connection; reconnects after a loss. */
+static bool ensure_connected(tf_pool *pool, struct slot *s, char *err, size_t errsz)
+{
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+        return true;
+    PQfinish(s->conn);
+    memset(s->prepared, 0, sizeof s->prepared);
+    s->conn = tf_db_connect(pool->conninfo, err, errsz);
+    return s->conn != NULL;
+}
+
+bool tf_pool_ping(tf_pool *pool, char *err, size_t errsz)
+{
+    struct slot *s = acquire(pool);
+    if (!s) {
+        snprintf(err, errsz, "no database connection free");
+        return false;
+    }
+    bool ok = ensure_connected(pool, s, err, errsz);
+    if (ok) {
+        PGresult *r = PQexec(s->conn, "SELECT 1");
+        ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        if (!ok)
+            snprintf(err, errsz, "%s", PQerrorMessage(s->conn));
+        PQclear(r);
+    }
+    release(pool, s);
+    return ok;
+}
+
+static void abandon(void *ptr)
+{
+    tf_tx_rollback(ptr);
+}
+
+static void clear_result(void *ptr)
+{
+    PQclear(ptr);
+}
+
+static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p);
+
+tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_problem *p)
+{
+    struct slot *s = acquire(pool);
+    if (!s) {
+        tf_problem_set(p, TF_PB_UNAVAILABLE, "All database connections are busy; retry shortly.");
+        p->retry_after = 1;
+        return NULL;
+    }
+    char err[256];
+    if (!ensure_connected(pool, s, err, sizeof err)) {
+        release(pool, s);
+        tf_problem_set(p, TF_PB_UNAVAILABLE, "The database is unreachable; retry shortly.");
+        tf_problem_log(p, "%s", err);
+        p->retry_after = 2;
+        return NULL;
+    }
+    tf_tx *tx = tf_arena_alloc(arena, sizeof *tx);
+    memset(tx, 0, sizeof *tx);
+    tx->pool = pool;
+    tx->slot = s;
+    tx->arena = arena;
+    tf_arena_defer(arena, abandon, tx);
+    PGresult *r = PQexec(s->conn, "BEGIN");
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        tf_problem_set(p, TF_PB_UNAVAILABLE, "The database is unreachable; retry shortly.");
+        tf_problem_log(p, "BEGIN failed: %s", PQerrorMessage(s->conn));
+        p->retry_after = 2;
+        tf_tx_rollback(tx);
+        return NULL;
+    }
+    if (!set_context(tx, ctx, p)) {
+        tf_tx_rollback(tx);
+        return NULL;
+    }
+    return tx;
+}
+
+static tf_stmt set_ctx_stmt = TF_STMT(
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.actor', $2, true),"
+    " set_config('app.request_id', $3, true)", 3);
+
+static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p)
+{
+    const char *tenant = ctx && ctx->tenant_id ? ctx->tenant_id : "";
+    snprintf(tx->tenant, sizeof tx->tenant, "%s", tenant);
+    const char *params[] = {tenant, ctx && ctx->actor ? ctx->actor : "",
+                            ctx && ctx->request_id ? ctx->request_id : ""};
+    return tf_tx_exec(tx, &set_ctx_stmt, params, p) != NULL;
+}
+
+static tf_stmt set_tenant_stmt = TF_STMT("SELECT set_config('app.tenant_id', $1, true)", 1);
+
+bool tf_tx_set_tenant(tf_tx *tx, const char *tenant_id, tf_problem *p)
+{
+    const char *params[] = {tenant_id};
+    if (!tf_tx_exec(tx, &set_tenant_stmt, params, p))
+        return false;
+    snprintf(tx->tenant, sizeof tx->tenant, "%s", tenant_id);
+    return true;
+}
+
+const char *tf_tx_tenant(const tf_tx *tx)
+{
+    return tx->tenant[0] ? tx->tenant : NULL;
+}
+
+static int stmt_id(tf_stmt *stmt)
+{
+    int id = __atomic_load_n(&stmt->id, __ATOMIC_ACQUIRE);
+    if (id)
+        return id;
+    int fresh = __atomic_add_fetch(&next_stmt_id, 1, __ATOMIC_ACQ_REL);
+    if (fresh >= MAX_STMTS) {
+        tf_log(TF_LOG_ERROR, "more than %d SQL statements declared", MAX_STMTS - 1);
+        abort();
+    }
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&stmt->id, &expected, fresh, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return fresh;
+    return expected; /* another thread won; its id stands, ours is unused */
+}
+
+static void fail(tf_tx *tx, PGresult *r, const char *sql, tf_problem *p)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    snprintf(tx->sqlstate, sizeof tx->sqlstate, "%s", state ? state : "");
+    snprintf(tx->constraint, sizeof tx->constraint, "%s", constraint ? constraint : "");
+    const char *msg = PQerrorMessage(tx->slot->conn);
+    if (PQstatus(tx->slot->conn) != CONNECTION_OK) {
+        tf_problem_set(p, TF_PB_UNAVAILABLE, "The database connection was lost; retry shortly.");
+        p->retry_after = 2;
+    } else if (tf_tx_retryable(tx)) {
+        tf_problem_set(p, TF_PB_UNAVAILABLE, "Too much contention; retry shortly.");
+        p->retry_after = 1;
+    } else {
+        p->kind = TF_PB_INTERNAL;
+        snprintf(p->detail, sizeof p->detail, "The server could not complete the request.");
+    }
+    tf_problem_log(p, "sqlstate=%s sql=\"%.80s\" error=%s", tx->sqlstate, sql, msg);
+}
+
+PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_problem *p)
+{
+    if (tx->done) {
+        tf_problem_internal(p, "statement on a finished transaction");
+        return NULL;
+    }
+    struct slot *s = tx->slot;
+    int id = stmt_id(stmt);
+    char name[16];
+    snprintf(name, sizeof name, "s%d", id);
+    if (!(s->prepared[id / 8] & (1u << (id % 8)))) {
+        PGresult *r = PQprepare(s->conn, name, stmt->sql, stmt->nparams, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fail(tx, r, stmt->sql, p);
+            PQclear(r);
+            return NULL;
+        }
+        PQclear(r);
+        s->prepared[id / 8] |= (unsigned char)(1u << (id % 8));
+    }
+    PGresult *r = PQexecPrepared(s->conn, name, stmt->nparams, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        fail(tx, r, stmt->sql, p);
+        PQclear(r);
+        return NULL;
+    }
+    tf_arena_defer(tx->arena, clear_result, r);
+    return r;
+}
+
+PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
+                         const char *not_found_detail, tf_problem *p)
+{
+    PGresult *r = tf_tx_exec(tx, stmt, params, p);
+    if (!r)
+        return NULL;
+    bool none = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) == 0
+                                                     : strcmp(PQcmdTuples(r), "0") == 0;
+    if (none) {
+        tf_problem_set(p, TF_PB_NOT_FOUND, "%s", not_found_detail);
+        return NULL;
+    }
+    return r;
+}
+
+const char *tf_tx_sqlstate(const tf_tx *tx)
+{
+    return tx->sqlstate;
+}
+
+const char *tf_tx_constraint(const tf_tx *tx)
+{
+    return tx->constraint;
+}
+
+bool tf_tx_retryable(const tf_tx *tx)
+{
+    return strcmp(tx->sqlstate, "40001") == 0 || strcmp(tx->sqlstate, "40P01") == 0;
+}
+
+bool tf_tx_commit(tf_tx *tx, tf_problem *p)
+{
+    if (tx->done) {
+        tf_problem_internal(p, "commit of a finished transaction");
+        return false;
+    }
+    PGresult *r = PQexec(tx->slot->conn, "COMMIT");
+    /* COMMIT of an aborted transaction reports "ROLLBACK": that is a failure. */
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    if (!ok)
+        fail(tx, r, "COMMIT", p);
+    PQclear(r);
+    tx->done = true;
+    release(tx->pool, tx->slot);
+    return ok;
+}
+
+void tf_tx_rollback(tf_tx *tx)
+{
+    if (!tx || tx->done)
+        return;
+    tx->done = true;
+    release(tx->pool, tx->slot); /* release rolls back whatever is open */
+}
+
+const char *tf_val(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    return PQgetvalue(r, row, col);
+}
+
+bool tf_val_bool(const PGresult *r, int row, int col)
+{
+    const char *v = tf_val(r, row, col);
+    return v && v[0] == 't';
+}
+
+long long tf_val_int(const PGresult *r, int row, int col)
+{
+    const char *v = tf_val(r, row, col);
+    return v ? strtoll(v, NULL, 10) : 0;
+}

@@ -1,0 +1,727 @@
+/*
+ * The libmicrohttpd front: limits, routing, authentication, the request
+ * transaction, and turning every outcome into a response.
+ *
+ * The one thing to know: a response is queued only after the request's
+ * transaction has committed. Handlers build their reply in memory; if the
+ * COMMIT fails the client gets a problem instead, so a success is never
+ * reported for a change that did not happen.
+ *
+ * libmicrohttpd calls on_request several times per request: first with the
+ * headers (limits, routing, content type and Content-Length are checked there,
+ * before any body byte is buffered), then once per body chunk (appended up to
+ * the cap), then once more with no data, when the request is dispatched.
+ */
+#include "tenantflow/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tenantflow/crypto.h"
+#include "tenantflow/json.h"
+#include "tenantflow/log.h"
+#include "tenantflow/token.h"
+
+enum { MAX_TX_ATTEMPTS = 4, TOKEN_SKEW_S = 30 };
+
+struct header {
+    struct header *next;
+    const char *name, *value;
+};
+
+struct tf_server {
+    struct MHD_Daemon *daemon;
+    tf_server_config cfg;
+    tf_server_deps deps;
+    atomic_int inflight;
+};
+
+struct tf_req {
+    tf_server *srv;
+    struct MHD_Connection *conn;
+    tf_arena *arena;
+    const char *method, *path;
+    char request_id[130];
+    char client_ip[INET6_ADDRSTRLEN];
+    struct timespec started;
+    tf_match match;
+    bool matched;
+    /* body */
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_large;
+    json_t *json;
+    /* outcome */
+    tf_problem pb;
+    tf_tx *tx;
+    tf_principal principal;
+    const char *actor;
+    int status;
+    char *reply;
+    size_t reply_len;
+    const char *reply_type;
+    struct header *headers;
+};
+
+static tf_resolver user_resolver, operator_resolver;
+
+void tf_auth_set_user_resolver(tf_resolver fn)
+{
+    user_resolver = fn;
+}
+
+void tf_auth_set_operator_resolver(tf_resolver fn)
+{
+    operator_resolver = fn;
+}
+
+/* --- request accessors --- */
+
+tf_arena *tf_req_arena(tf_req *req) { return req->arena; }
+tf_tx *tf_req_tx(tf_req *req) { return req->tx; }
+const tf_principal *tf_req_principal(tf_req *req) { return &req->principal; }
+tf_problem *tf_req_problem(tf_req *req) { return &req->pb; }
+const char *tf_req_id(tf_req *req) { return req->request_id; }
+const char *tf_req_method(tf_req *req) { return req->method; }
+const char *tf_req_path(tf_req *req) { return req->path; }
+const char *tf_req_client_ip(tf_req *req) { return req->client_ip; }
+tf_pool *tf_req_pool(tf_req *req) { return req->srv->deps.pool; }
+bool tf_req_failed(tf_req *req) { return tf_failed(&req->pb); }
+
+const char *tf_req_actor(tf_req *req)
+{
+    return req->actor ? req->actor : "anonymous";
+}
+
+const char *tf_req_param(tf_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->match.nparams; i++)
+        if (strcmp(req->match.names[i], name) == 0)
+            return req->match.values[i];
+    return NULL;
+}
+
+const char *tf_req_query(tf_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *tf_req_header(tf_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+static void free_json(void *p)
+{
+    json_decref(p);
+}
+
+json_t *tf_req_json(tf_req *req)
+{
+    if (req->json)
+        return req->json;
+    req->json = tf_json_parse(req->body ? req->body : "", req->body_len, &req->pb);
+    if (req->json)
+        tf_arena_defer(req->arena, free_json, req->json);
+    return req->json;
+}
+
+/* --- replies --- */
+
+void tf_reply_header(tf_req *req, const char *name, const char *value)
+{
+    struct header *h = tf_arena_alloc(req->arena, sizeof *h);
+    h->name = tf_arena_strdup(req->arena, name);
+    h->value = tf_arena_strdup(req->arena, value);
+    h->next = req->headers;
+    req->headers = h;
+}
+
+void tf_reply_text(tf_req *req, int status, const char *content_type, const char *body,
+                   size_t len)
+{
+    req->status = status;
+    req->reply_type = content_type;
+    req->reply = tf_arena_strndup(req->arena, body, len);
+    req->reply_len = len;
+}
+
+void tf_reply_json(tf_req *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        tf_problem_internal(&req->pb, "could not encode the response body");
+        return;
+    }
+    tf_reply_text(req, status, "application/json; charset=utf-8", text, strlen(text));
+    free(text);
+}
+
+static void reset_reply(tf_req *req)
+{
+    req->status = 0;
+    req->reply = NULL;
+    req->reply_len = 0;
+    req->headers = NULL;
+}
+
+/* Replaces any reply with the request's problem. */
+static void reply_problem(tf_req *req)
+{
+    reset_reply(req);
+    tf_problem *p = &req->pb;
+    if (p->kind == TF_PB_INTERNAL || p->log[0]) {
+        json_t *f = json_pack("{s:s, s:s, s:i}", "request_id", req->request_id, "log",
+                              p->log[0] ? p->log : p->detail, "status", tf_problem_status(p));
+        tf_log_json(p->kind == TF_PB_INTERNAL ? TF_LOG_ERROR : TF_LOG_WARN, "request failed", f);
+    }
+    json_t *body = tf_problem_body(p, req->path, req->request_id);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    req->status = tf_problem_status(p);
+    req->reply_type = "application/problem+json";
+    req->reply = tf_arena_strdup(req->arena, text ? text : "{}");
+    req->reply_len = strlen(req->reply);
+    free(text);
+    if (p->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", p->retry_after);
+        tf_reply_header(req, "Retry-After", ra);
+    }
+    if (p->kind == TF_PB_UNAUTHORIZED)
+        tf_reply_header(req, "WWW-Authenticate", "Bearer");
+    if (p->kind == TF_PB_INVALID_TOKEN)
+        tf_reply_header(req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    if (p->kind == TF_PB_METHOD_NOT_ALLOWED && req->match.allow[0])
+        tf_reply_header(req, "Allow", req->match.allow);
+}
+
+static enum MHD_Result send_reply(tf_req *req)
+{
+    if (tf_failed(&req->pb))
+        reply_problem(req);
+    if (!req->status)
+        req->status = 204;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        req->reply_len, req->reply ? req->reply : (char *)"", MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    if (req->reply_type && req->status != 204 && req->status != 304)
+        MHD_add_response_header(resp, "Content-Type", req->reply_type);
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    for (struct header *h = req->headers; h; h = h->next)
+        MHD_add_response_header(resp, h->name, h->value);
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* --- checks made before the body is read --- */
+
+static bool valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= 128 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+struct size_sum {
+    size_t total;
+};
+
+static enum MHD_Result add_size(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    (void)kind;
+    struct size_sum *s = cls;
+    s->total += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+struct query_check {
+    tf_req *req;
+    const char *allowed;
+    const char *seen[16];
+    size_t nseen;
+};
+
+static bool listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, name, n) == 0)
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+static enum MHD_Result check_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct query_check *q = cls;
+    if (!listed(q->allowed, key)) {
+        tf_problem_bad_param(&q->req->pb, key, "unknown query parameter");
+        return MHD_YES;
+    }
+    /* A parameter given twice is ambiguous: refuse rather than guess. */
+    for (size_t i = 0; i < q->nseen; i++) {
+        if (strcmp(q->seen[i], key) == 0) {
+            tf_problem_bad_param(&q->req->pb, key, "given more than once");
+            return MHD_YES;
+        }
+    }
+    if (q->nseen < sizeof q->seen / sizeof *q->seen)
+        q->seen[q->nseen++] = key;
+    return MHD_YES;
+}
+
+static bool media_type_is(const char *value, const char *type)
+{
+    size_t n = strlen(type);
+    if (strncasecmp(value, type, n) != 0)
+        return false;
+    const char *rest = value + n;
+    while (*rest == ' ')
+        rest++;
+    if (*rest == '\0')
+        return true;
+    if (*rest != ';')
+        return false;
+    /* Only a UTF-8 charset parameter is acceptable. */
+    const char *cs = strcasestr(rest, "charset=");
+    if (!cs)
+        return true;
+    cs += 8;
+    if (*cs == '"')
+        cs++;
+    return strncasecmp(cs, "utf-8", 5) == 0;
+}
+
+static bool accepts(const char *accept, bool csv)
+{
+    if (!accept || !*accept)
+        return true;
+    static const char *const json_types[] = {"*/*", "application/*", "application/json",
+                                             "application/problem+json"};
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", accept);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        char *semi = strchr(t, ';');
+        if (semi)
+            *semi = '\0';
+        for (char *e = t + strlen(t); e > t && e[-1] == ' ';)
+            *--e = '\0';
+        for (size_t i = 0; i < sizeof json_types / sizeof *json_types; i++)
+            if (strcasecmp(t, json_types[i]) == 0)
+                return true;
+        if (csv && (strcasecmp(t, "text/csv") == 0 || strcasecmp(t, "text/*") == 0))
+            return true;
+    }
+    return false;
+}
+
+static bool has_body_method(const char *m)
+{
+    return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+/* Everything decided from the request line and headers alone. */
+static void check_head(tf_req *req, const char *url)
+{
+    tf_server *srv = req->srv;
+    struct size_sum q = {strlen(url)};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_size, &q);
+    if (q.total > srv->cfg.max_uri) {
+        tf_problem_set(&req->pb, TF_PB_URI_TOO_LONG, "The request target exceeds %zu bytes.",
+                       srv->cfg.max_uri);
+        return;
+    }
+    struct size_sum h = {0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, add_size, &h);
+    if (h.total > srv->cfg.max_headers) {
+        tf_problem_set(&req->pb, TF_PB_HEADERS_TOO_LARGE, "The request headers exceed %zu bytes.",
+                       srv->cfg.max_headers);
+        return;
+    }
+    const char *te = tf_req_header(req, "Transfer-Encoding");
+    const char *cl = tf_req_header(req, "Content-Length");
+    if (te && cl) {
+        tf_problem_set(&req->pb, TF_PB_BAD_REQUEST,
+                       "Content-Length and Transfer-Encoding must not both be present.");
+        return;
+    }
+    switch (tf_router_match(srv->deps.router, req->method, url, strlen(url), &req->match)) {
+    case TF_MATCH_NO_PATH:
+        tf_problem_set(&req->pb, TF_PB_NOT_FOUND, "No route matches %s.", req->method);
+        return;
+    case TF_MATCH_NO_METHOD:
+        tf_problem_set(&req->pb, TF_PB_METHOD_NOT_ALLOWED, "This path does not accept %s.",
+                       req->method);
+        return;
+    case TF_MATCH_OK:
+        req->matched = true;
+        break;
+    }
+    const tf_route *route = req->match.route;
+    struct query_check qc = {.req = req, .allowed = route->query};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_query, &qc);
+    if (tf_failed(&req->pb))
+        return;
+    if (!accepts(tf_req_header(req, "Accept"), route->flags & TF_ROUTE_CSV)) {
+        tf_problem_set(&req->pb, TF_PB_NOT_ACCEPTABLE,
+                       "This endpoint produces application/json%s.",
+                       route->flags & TF_ROUTE_CSV ? " or text/csv" : "");
+        return;
+    }
+    if (has_body_method(req->method)) {
+        const char *ct = tf_req_header(req, "Content-Type");
+        bool ok = ct && (media_type_is(ct, "application/json") ||
+                         (strcmp(req->method, "PATCH") == 0 &&
+                          media_type_is(ct, "application/merge-patch+json")));
+        if (!ok) {
+            tf_problem_set(&req->pb, TF_PB_UNSUPPORTED_MEDIA,
+                           "Send the body as application/json; charset=utf-8.");
+            return;
+        }
+    }
+    if (cl) {
+        char *end = NULL;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end == cl || *end || n > srv->cfg.max_body) {
+            tf_problem_set(&req->pb, TF_PB_PAYLOAD_TOO_LARGE,
+                           "The body exceeds the limit of %zu bytes.", srv->cfg.max_body);
+            return;
+        }
+    }
+}
+
+/* --- dispatch --- */
+
+static bool is_prefix(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(s, prefix, n) == 0;
+}
+
+/* Reads the bearer credential; 401 when absent or unusable. */
+static bool read_credential(tf_req *req, tf_credential *cred)
+{
+    const char *auth = tf_req_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        tf_problem_set(&req->pb, TF_PB_UNAUTHORIZED, "Send a bearer credential.");
+        return false;
+    }
+    const char *tok = auth + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t len = strlen(tok);
+    memset(cred, 0, sizeof *cred);
+    if (is_prefix(tok, len, "tfk_") || is_prefix(tok, len, "tfo_")) {
+        if (len > 128) {
+            tf_problem_set(&req->pb, TF_PB_INVALID_TOKEN, "The credential is not valid.");
+            return false;
+        }
+        cred->kind = tok[2] == 'k' ? TF_CRED_API_KEY : TF_CRED_OPERATOR;
+        tf_secret_hash(tok, len, cred->hash);
+        return true;
+    }
+    tf_claims claims;
+    if (!tf_token_verify(req->srv->deps.keys, tok, len, (int64_t)time(NULL), TOKEN_SKEW_S,
+                         &claims)) {
+        tf_problem_set(&req->pb, TF_PB_INVALID_TOKEN, "The credential is not valid.");
+        return false;
+    }
+    cred->kind = TF_CRED_ACCESS_TOKEN;
+    snprintf(cred->sub, sizeof cred->sub, "%s", claims.sub);
+    snprintf(cred->tid, sizeof cred->tid, "%s", claims.tid);
+    return true;
+}
+
+/* Resolves the principal in the open transaction and checks the route's
+ * permission. */
+static bool authorize(tf_req *req, const tf_credential *cred)
+{
+    const char *perm = req->match.route->permission;
+    bool operator_route = strcmp(perm, TF_OPERATOR) == 0;
+    tf_resolver fn = cred->kind == TF_CRED_OPERATOR ? operator_resolver : user_resolver;
+    if (!fn) {
+        tf_problem_set(&req->pb, TF_PB_INVALID_TOKEN, "The credential is not valid.");
+        return false;
+    }
+    memset(&req->principal, 0, sizeof req->principal);
+    if (!fn(req->tx, req->arena, cred, &req->principal, &req->pb))
+        return false;
+    const tf_principal *pr = &req->principal;
+    req->actor = tf_arena_printf(req->arena, "%s:%s", tf_actor_type_name(pr->type), pr->id);
+    bool is_operator = pr->type == TF_ACTOR_OPERATOR;
+    if (operator_route != is_operator) {
+        tf_problem_set(&req->pb, TF_PB_FORBIDDEN,
+                       is_operator ? "Operator credentials can only call /v1/admin/."
+                                   : "This operation needs an operator credential.");
+        return false;
+    }
+    if (!operator_route && strcmp(perm, TF_AUTHENTICATED) != 0 && !tf_principal_can(pr, perm)) {
+        tf_problem_set(&req->pb, TF_PB_FORBIDDEN, "This operation needs the permission %s.",
+                       perm);
+        return false;
+    }
+    return true;
+}
+
+static void backoff(int attempt)
+{
+    /* 5-20 ms, doubling, with full jitter. */
+    unsigned base = 5000u << attempt;
+    usleep(base + randombytes_uniform(base * 3));
+}
+
+static void run_in_transaction(tf_req *req)
+{
+    tf_credential cred;
+    if (!read_credential(req, &cred))
+        return;
+    for (int attempt = 0;; attempt++) {
+        tf_tx_ctx ctx = {
+            .tenant_id = cred.kind == TF_CRED_ACCESS_TOKEN ? cred.tid : NULL,
+            .actor = cred.kind == TF_CRED_ACCESS_TOKEN ? cred.sub : NULL,
+            .request_id = req->request_id,
+        };
+        req->tx = tf_tx_begin(req->srv->deps.pool, req->arena, &ctx, &req->pb);
+        if (!req->tx)
+            return;
+        if (authorize(req, &cred)) {
+            req->match.route->handler(req);
+            /* On failure the commit has set the problem already. */
+            if (!tf_failed(&req->pb) && !tf_tx_commit(req->tx, &req->pb))
+                reset_reply(req);
+        }
+        bool retry = tf_failed(&req->pb) && tf_tx_retryable(req->tx) &&
+                     attempt + 1 < MAX_TX_ATTEMPTS;
+        tf_tx_rollback(req->tx);
+        if (!retry)
+            return;
+        tf_problem_clear(&req->pb);
+        reset_reply(req);
+        backoff(attempt);
+    }
+}
+
+static void dispatch(tf_req *req)
+{
+    if (req->body_too_large) {
+        tf_problem_set(&req->pb, TF_PB_PAYLOAD_TOO_LARGE, "The body exceeds the limit of %zu bytes.",
+                       req->srv->cfg.max_body);
+        return;
+    }
+    const tf_route *route = req->match.route;
+    if (strcmp(route->permission, TF_PUBLIC) == 0)
+        route->handler(req);
+    else
+        run_in_transaction(req);
+}
+
+/* --- libmicrohttpd callbacks --- */
+
+static void client_address(tf_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(req->client_ip, sizeof req->client_ip, "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                  req->client_ip, sizeof req->client_ip);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                  req->client_ip, sizeof req->client_ip);
+}
+
+static tf_req *new_request(tf_server *srv, struct MHD_Connection *conn, const char *url,
+                           const char *method)
+{
+    tf_arena *arena = tf_arena_new();
+    tf_req *req = tf_arena_alloc(arena, sizeof *req);
+    memset(req, 0, sizeof *req);
+    req->srv = srv;
+    req->conn = conn;
+    req->arena = arena;
+    req->method = tf_arena_strdup(arena, method);
+    req->path = tf_arena_strdup(arena, url);
+    clock_gettime(CLOCK_MONOTONIC, &req->started);
+    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (rid && valid_request_id(rid)) {
+        snprintf(req->request_id, sizeof req->request_id, "%s", rid);
+    } else {
+        char id[37];
+        tf_uuid7(id);
+        snprintf(req->request_id, sizeof req->request_id, "%s", id);
+    }
+    client_address(req);
+    atomic_fetch_add(&srv->inflight, 1);
+    return req;
+}
+
+static void append_body(tf_req *req, const char *data, size_t n)
+{
+    size_t max = req->srv->cfg.max_body;
+    if (req->body_too_large || n > max - req->body_len) {
+        req->body_too_large = true;
+        return;
+    }
+    if (req->body_len + n > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 4096;
+        while (cap < req->body_len + n)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        char *nb = tf_arena_alloc(req->arena, cap);
+        if (req->body_len)
+            memcpy(nb, req->body, req->body_len);
+        req->body = nb;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **ctx)
+{
+    (void)version;
+    tf_server *srv = cls;
+    tf_req *req = *ctx;
+    if (!req) {
+        req = new_request(srv, conn, url, method);
+        *ctx = req;
+        check_head(req, url);
+        if (tf_failed(&req->pb))
+            return send_reply(req); /* refused before any body byte is read */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        append_body(req, upload_data, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    dispatch(req);
+    return send_reply(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    tf_server *srv = cls;
+    tf_req *req = *ctx;
+    if (!req)
+        return;
+    *ctx = NULL;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double ms = (double)(now.tv_sec - req->started.tv_sec) * 1e3 +
+                (double)(now.tv_nsec - req->started.tv_nsec) / 1e6;
+    json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "request_id", req->request_id,
+                          "method", req->method, "route",
+                          req->matched ? req->match.route->path : "-", "status", req->status,
+                          "ms", ms, "client_ip", req->client_ip, "actor", tf_req_actor(req));
+    if (f && req->principal.tenant_id)
+        json_object_set_new(f, "tenant_id", json_string(req->principal.tenant_id));
+    if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        json_object_set_new(f, "aborted", json_true());
+    tf_log_json(TF_LOG_INFO, "request", f);
+    tf_problem_clear(&req->pb);
+    tf_arena_free(req->arena);
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    tf_log(TF_LOG_WARN, "libmicrohttpd: %s", msg);
+}
+
+tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *deps, char *err,
+                           size_t errsz)
+{
+    tf_server *srv = tf_xcalloc(1, sizeof *srv);
+    srv->cfg = *cfg;
+    srv->deps = *deps;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+    if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+        snprintf(err, errsz, "listen address %s is not an IPv4 address", cfg->host);
+        free(srv);
+        return NULL;
+    }
+    /* Room for the largest head we answer ourselves (414/431 as problems). */
+    size_t mem = cfg->max_headers + cfg->max_uri + 32 * 1024;
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
+        MHD_OPTION_STRICT_FOR_CLIENT, 1,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errsz, "cannot listen on %s:%d", cfg->host, cfg->port);
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+int tf_server_port(const tf_server *s)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : 0;
+}
+
+void tf_server_stop(tf_server *s, unsigned grace_s)
+{
+    if (!s)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    for (unsigned waited = 0; atomic_load(&s->inflight) > 0 && waited < grace_s * 100; waited++)
+        usleep(10000);
+    MHD_stop_daemon(s->daemon);
+    free(s);
+}

@@ -1,0 +1,208 @@
+"""HTTP core: routing problems, limits refused before buffering, strict JSON,
+request ids, health, readiness and graceful shutdown."""
+import os
+import shutil
+import socket
+import threading
+import time
+
+from harness import (TMP, Server, cli, check, eq, operator_token, problem, psql, server,
+                     test, unique)
+
+
+@test
+def health_and_readiness():
+    srv = server()
+    r = srv.request("GET", "/healthz")
+    eq(r.status, 200, "healthz")
+    r = srv.request("GET", "/readyz")
+    eq(r.status, 200, f"readyz {r}")
+
+
+@test
+def unknown_route_and_method():
+    srv = server()
+    problem(srv.request("GET", "/v1/nothing-here"), 404, "not-found")
+    r = srv.request("DELETE", "/v1/items")
+    problem(r, 405, "method-not-allowed")
+    eq(r.header("Allow"), "POST", "Allow header")
+    r = srv.request("DELETE", "/v1/workflows/x")
+    eq(r.header("Allow"), "GET, PUT", "Allow lists every method")
+
+
+@test
+def request_ids():
+    srv = server()
+    r = srv.request("GET", "/healthz", headers={"X-Request-Id": "abc.DEF_123-x"})
+    eq(r.header("X-Request-Id"), "abc.DEF_123-x", "echoed")
+    r = srv.request("GET", "/healthz", headers={"X-Request-Id": "bad id!"})
+    check(r.header("X-Request-Id") not in (None, "bad id!"), "replaced when malformed")
+    r = srv.request("GET", "/healthz", headers={"X-Request-Id": "a" * 129})
+    eq(len(r.header("X-Request-Id")), 36, "replaced when too long")
+    p = problem(srv.request("GET", "/nope", headers={"X-Request-Id": "trace-1"}), 404)
+    eq(p["request_id"], "trace-1", "request id in problem")
+
+
+@test
+def content_type_and_accept():
+    srv = server()
+    tok = operator_token()
+    r = srv.request("POST", "/v1/admin/tenants", raw=b"{}", token=tok,
+                    headers={"Content-Type": "text/plain"})
+    problem(r, 415, "unsupported-media-type")
+    r = srv.request("POST", "/v1/admin/tenants", raw=b"{}", token=tok,
+                    headers={"Content-Type": "application/json; charset=latin-1"})
+    problem(r, 415)
+    r = srv.request("GET", "/healthz", headers={"Accept": "text/html"})
+    problem(r, 406, "not-acceptable")
+    eq(srv.request("GET", "/healthz", headers={"Accept": "text/html, application/json;q=0.5"})
+       .status, 200, "json acceptable among others")
+
+
+@test
+def body_size_limits():
+    srv = server()
+    tok = operator_token()
+    # Declared too large: refused from the headers alone, before the body.
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"POST /v1/admin/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                  tok.encode() + b"\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 10485760\r\n\r\n")
+        data = s.recv(65536)
+    check(data.startswith(b"HTTP/1.1 413"), f"413 before body: {data[:80]!r}")
+    check(b"application/problem+json" in data, "413 is a problem")
+    # Chunked past the limit: refused once the cap is crossed.
+    chunk = b"x" * 65536
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(20)) + b"0\r\n\r\n"
+    resp = srv.raw(b"POST /v1/admin/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                   tok.encode() + b"\r\nContent-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body)
+    check(resp.startswith(b"HTTP/1.1 413"), f"chunked 413: {resp[:80]!r}")
+
+
+@test
+def conflicting_framing_refused():
+    srv = server()
+    resp = srv.raw(b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                   b"\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n"
+                   b"Connection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    check(resp.startswith(b"HTTP/1.1 400"), f"CL+TE refused: {resp[:80]!r}")
+
+
+@test
+def uri_and_header_limits():
+    srv = server()
+    problem(srv.request("GET", "/healthz?" + "a" * 9000), 414, "uri-too-long")
+    problem(srv.request("GET", "/healthz", headers={"X-Big": "b" * 17000}), 431,
+            "headers-too-large")
+
+
+@test
+def query_parameters_are_checked():
+    srv = server()
+    tok = operator_token()
+    p = problem(srv.request("GET", "/v1/admin/tenants?color=red", token=tok), 400, "bad-request")
+    eq(p["errors"][0]["parameter"], "color", "names the parameter")
+    p = problem(srv.request("GET", "/v1/admin/tenants?limit=0", token=tok), 400)
+    eq(p["errors"][0]["parameter"], "limit", "limit range")
+    problem(srv.request("GET", "/v1/admin/tenants?limit=5&limit=6", token=tok), 400)
+    problem(srv.request("GET", "/v1/admin/tenants?cursor=AAAA", token=tok), 400)
+
+
+@test
+def strict_json_bodies():
+    srv = server()
+    cases = [
+        (b'{"tenant":"a","tenant":"b","email":"x","password":"y"}', 400),   # duplicate key
+        (b'{"tenant":"a\\u0000","email":"x","password":"y"}', 400),         # NUL
+        (b'{"tenant":"\xff","email":"x","password":"y"}', 400),             # invalid UTF-8
+        (b"[" * 65 + b"]" * 65, 400),                                        # too deep
+        (b'{"tenant":"a","email":"x","password":"y"} x', 400),              # trailing
+        (b'{"tenant":1e400,"email":"x","password":"y"}', 400),               # overflow
+        (b'{"tenant":"a","email":"x","password":"y","extra":1}', 422),      # unknown field
+        (b'{"tenant":"a","email":"x"}', 422),                                # missing field
+        (b"", 400),
+    ]
+    for body, status in cases:
+        r = srv.request("POST", "/v1/auth/token", raw=body)
+        p = problem(r, status)
+        if status == 422:
+            check(p["errors"][0]["pointer"] in ("/extra", "/password"), f"pointer {p}")
+    eq(srv.request("POST", "/v1/auth/token", raw=b"[" * 64 + b"]" * 64).status, 422,
+       "depth 64 is accepted by the parser (wrong shape: 422)")
+
+
+@test
+def sigterm_finishes_in_flight_request():
+    with Server() as srv:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        body = b'{"tenant":"nobody-here","email":"a@b.c","password":"secret-password"}'
+        s.sendall(b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                  b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+        time.sleep(0.3)
+        srv.proc.send_signal(15)
+        time.sleep(0.3)
+        check(srv.proc.poll() is None, "server waits for the in-flight request")
+        s.sendall(body[10:])
+        data = s.recv(65536)
+        s.close()
+        check(data.startswith(b"HTTP/1.1 401"), f"in-flight request answered: {data[:60]!r}")
+        eq(srv.proc.wait(20), 0, "exit status after SIGTERM")
+
+
+@test
+def readyz_fails_while_schema_is_behind():
+    d = os.path.join(TMP, unique("mig"))
+    shutil.copytree(os.environ["TENANTFLOW_MIGRATIONS_DIR"], d)
+    with open(os.path.join(d, "9999_future.sql"), "w") as f:
+        f.write("SELECT 1;\n")
+    with Server(TENANTFLOW_MIGRATIONS_DIR=d) as srv:
+        p = problem(srv.request("GET", "/readyz"), 503, "unavailable")
+        check("9999" in p["detail"], f"names the expected version: {p['detail']}")
+        eq(srv.request("GET", "/healthz").status, 200, "still alive")
+
+
+@test
+def migrations_checksums_and_locking():
+    db = unique("mig").replace("-", "_")
+    psql(f"CREATE DATABASE {db} OWNER tenantflow_owner")
+    base = os.environ["TENANTFLOW_MIGRATE_DATABASE_URL"].replace("/tenantflow?", f"/{db}?")
+    env = {"TENANTFLOW_MIGRATE_DATABASE_URL": base, "TENANTFLOW_DATABASE_URL": base}
+    # Two migrators at once: the advisory lock makes one wait for the other.
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        cli("migrate", "up", env=env, check_rc=False))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    eq([r.returncode for r in results], [0, 0], f"both succeed: {[r.stderr for r in results]}")
+    files = len([f for f in os.listdir(os.environ["TENANTFLOW_MIGRATIONS_DIR"])
+                 if f.endswith(".sql")])
+    applied = "".join(r.stdout for r in results).count("applied ")
+    eq(applied, files, "each file applied exactly once")
+    status = cli("migrate", "status", env=env).stdout
+    check("pending" not in status and status.count("applied") == files, status)
+    # An applied file that changed stops the run.
+    d = os.path.join(TMP, unique("mig"))
+    shutil.copytree(os.environ["TENANTFLOW_MIGRATIONS_DIR"], d)
+    first = sorted(os.listdir(d))[0]
+    with open(os.path.join(d, first), "a") as f:
+        f.write("\n-- edited\n")
+    r = cli("migrate", "up", env={**env, "TENANTFLOW_MIGRATIONS_DIR": d}, check_rc=False)
+    check(r.returncode != 0 and "changed after it was applied" in r.stderr, r.stderr)
+
+
+@test
+def refuses_to_serve_as_owner_role():
+    r = cli("serve", env={"TENANTFLOW_DATABASE_URL":
+                          os.environ["TENANTFLOW_MIGRATE_DATABASE_URL"],
+                          "TENANTFLOW_LISTEN": "127.0.0.1:0"}, check_rc=False)
+    check(r.returncode != 0 and "refusing to serve" in r.stderr, r.stderr)
+
+
+@test
+def bad_configuration_exits_2():
+    r = cli("serve", env={"TENANTFLOW_THREADS": "zero"}, check_rc=False)
+    eq(r.returncode, 2, "exit status")
+    check("TENANTFLOW_THREADS" in r.stderr, r.stderr)

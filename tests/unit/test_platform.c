@@ -1,0 +1,184 @@
+/*
+ * Unit tests of the small platform parts: the arena, problems and the router.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "suites.h"
+#include "tenantflow/alloc.h"
+#include "tenantflow/http.h"
+#include "tenantflow/problem.h"
+
+static int deferred_calls;
+static void count_call(void *p)
+{
+    (void)p;
+    deferred_calls++;
+}
+
+START_TEST(arena_allocates_and_defers)
+{
+    tf_arena *a = tf_arena_new();
+    char *s = tf_arena_strndup(a, "hello world", 5);
+    ck_assert_str_eq(s, "hello");
+    char *big = tf_arena_alloc(a, 100000); /* its own block */
+    memset(big, 'x', 100000);
+    for (int i = 0; i < 1000; i++)
+        ck_assert_ptr_nonnull(tf_arena_printf(a, "n=%d", i));
+    ck_assert_str_eq(tf_arena_printf(a, "%s-%d", "a", 7), "a-7");
+    deferred_calls = 0;
+    tf_arena_defer(a, count_call, NULL);
+    tf_arena_defer(a, count_call, NULL);
+    tf_arena_free(a);
+    ck_assert_int_eq(deferred_calls, 2);
+    tf_arena_free(NULL);
+}
+END_TEST
+
+START_TEST(problem_collects_and_renders)
+{
+    tf_problem p = {0};
+    ck_assert(!tf_failed(&p));
+    tf_problem_invalid(&p, "/a", "bad %d", 1);
+    tf_problem_invalid(&p, "/b/~1c", "bad %d", 2);
+    ck_assert_int_eq(tf_problem_status(&p), 422);
+    tf_problem_extra(&p, "existing_id", json_string("x"));
+    tf_problem_log(&p, "secret sql");
+    json_t *body = tf_problem_body(&p, "/v1/items", "rid");
+    ck_assert_str_eq(json_string_value(json_object_get(body, "type")), "/problems/validation");
+    ck_assert_int_eq(json_integer_value(json_object_get(body, "status")), 422);
+    ck_assert_int_eq(json_array_size(json_object_get(body, "errors")), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+                         json_object_get(body, "errors"), 1), "pointer")), "/b/~1c");
+    ck_assert_str_eq(json_string_value(json_object_get(body, "existing_id")), "x");
+    char *text = json_dumps(body, 0);
+    ck_assert_ptr_null(strstr(text, "secret sql")); /* log text never reaches the client */
+    free(text);
+    json_decref(body);
+    tf_problem_clear(&p);
+    tf_problem_clear(&p);
+    ck_assert(!tf_failed(&p));
+    tf_problem_internal(&p, "boom %s", "inside");
+    body = tf_problem_body(&p, NULL, NULL);
+    ck_assert_ptr_null(strstr(json_string_value(json_object_get(body, "detail")), "boom"));
+    json_decref(body);
+    tf_problem_clear(&p);
+    /* Invalid UTF-8 from a client never drops a member. */
+    tf_problem_bad_param(&p, "\xff", "value \xfe");
+    body = tf_problem_body(&p, "/\xff", "r");
+    ck_assert_ptr_nonnull(json_object_get(body, "instance"));
+    ck_assert_ptr_nonnull(json_object_get(json_array_get(json_object_get(body, "errors"), 0),
+                                          "parameter"));
+    json_decref(body);
+    tf_problem_clear(&p);
+}
+END_TEST
+
+START_TEST(problem_table_is_complete)
+{
+    for (int k = TF_PB_NONE + 1; k < TF_PB_COUNT; k++) {
+        const tf_problem_type *t = tf_problem_type_of((tf_problem_kind)k);
+        ck_assert_ptr_nonnull(t->slug);
+        ck_assert_int_ge(t->status, 400);
+        ck_assert_int_eq(tf_problem_kind_by_slug(t->slug), k);
+    }
+    char out[32];
+    ck_assert_str_eq(tf_pointer_token(out, sizeof out, "a/b~c"), "a~1b~0c");
+}
+END_TEST
+
+static void nop(tf_req *r) { (void)r; }
+
+static const tf_route good[] = {
+    {"GET", "/v1/items", "items:read", nop, NULL, NULL, 0},
+    {"POST", "/v1/items", "items:write", nop, NULL, NULL, 0},
+    {"GET", "/v1/items/{id}", "items:read", nop, NULL, NULL, 0},
+    {"POST", "/v1/items/{id}/transitions", "items:write", nop, NULL, NULL, 0},
+    {"GET", "/healthz", TF_PUBLIC, nop, NULL, NULL, 0},
+};
+
+START_TEST(router_matches_templates)
+{
+    tf_router *r = tf_router_new();
+    char err[256];
+    ck_assert(tf_router_add_all(r, good, sizeof good / sizeof *good, err, sizeof err));
+    tf_match m;
+    const char *p = "/v1/items/abc/transitions";
+    ck_assert_int_eq(tf_router_match(r, "POST", p, strlen(p), &m), TF_MATCH_OK);
+    ck_assert_ptr_eq(m.route, &good[3]);
+    ck_assert_str_eq(m.values[0], "abc");
+    ck_assert_int_eq(tf_router_match(r, "DELETE", "/v1/items", 9, &m), TF_MATCH_NO_METHOD);
+    ck_assert_str_eq(m.allow, "GET, POST");
+    ck_assert_int_eq(tf_router_match(r, "GET", "/v1/items/", 10, &m), TF_MATCH_NO_PATH);
+    ck_assert_int_eq(tf_router_match(r, "GET", "/v1//items", 10, &m), TF_MATCH_NO_PATH);
+    ck_assert_int_eq(tf_router_match(r, "GET", "/v1/itemsx", 10, &m), TF_MATCH_NO_PATH);
+    ck_assert_int_eq(tf_router_match(r, "GET", "", 0, &m), TF_MATCH_NO_PATH);
+    ck_assert_int_eq(tf_router_count(r), 5);
+    tf_router_free(r);
+}
+END_TEST
+
+START_TEST(router_refuses_routes_without_permission)
+{
+    tf_router *r = tf_router_new();
+    char err[256];
+    tf_route none = {"GET", "/v1/x", NULL, nop, NULL, NULL, 0};
+    ck_assert(!tf_router_add(r, &none, err, sizeof err));
+    ck_assert_ptr_nonnull(strstr(err, "permission"));
+    tf_route empty = {"GET", "/v1/x", "", nop, NULL, NULL, 0};
+    ck_assert(!tf_router_add(r, &empty, err, sizeof err));
+    tf_route badm = {"BREW", "/v1/x", TF_PUBLIC, nop, NULL, NULL, 0};
+    ck_assert(!tf_router_add(r, &badm, err, sizeof err));
+    tf_route badt = {"GET", "/v1/{x", TF_PUBLIC, nop, NULL, NULL, 0};
+    ck_assert(!tf_router_add(r, &badt, err, sizeof err));
+    ck_assert(tf_router_add(r, &good[0], err, sizeof err));
+    tf_route dup = {"GET", "/v1/items", "items:read", nop, NULL, NULL, 0};
+    ck_assert(!tf_router_add(r, &dup, err, sizeof err));
+    ck_assert_int_eq(tf_router_count(r), 1);
+    tf_router_free(r);
+}
+END_TEST
+
+START_TEST(permissions_and_wildcards)
+{
+    const char *perms[] = {"items:read", "po:*"};
+    ck_assert(tf_perms_grant(perms, 2, "items:read"));
+    ck_assert(tf_perms_grant(perms, 2, "po:approve"));
+    ck_assert(!tf_perms_grant(perms, 2, "items:write"));
+    ck_assert(!tf_perms_grant(perms, 2, "pox:approve"));
+    ck_assert(!tf_perms_grant(perms, 2, "po"));
+    const char *all[] = {"*"};
+    ck_assert(tf_perms_grant(all, 1, "anything:at-all"));
+    ck_assert(!tf_perms_grant(NULL, 0, "items:read"));
+}
+END_TEST
+
+Suite *alloc_suite(void)
+{
+    Suite *s = suite_create("alloc");
+    TCase *tc = tcase_create("arena");
+    tcase_add_test(tc, arena_allocates_and_defers);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+Suite *problem_suite(void)
+{
+    Suite *s = suite_create("problem");
+    TCase *tc = tcase_create("problem");
+    tcase_add_test(tc, problem_collects_and_renders);
+    tcase_add_test(tc, problem_table_is_complete);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+Suite *router_suite(void)
+{
+    Suite *s = suite_create("router");
+    TCase *tc = tcase_create("router");
+    tcase_add_test(tc, router_matches_templates);
+    tcase_add_test(tc, router_refuses_routes_without_permission);
+    tcase_add_test(tc, permissions_and_wildcards);
+    suite_add_tcase(s, tc);
+    return s;
+}
