@@ -16,6 +16,9 @@ ALTER TABLE tenancy.tenants FORCE ROW LEVEL SECURITY;
 -- A tenant row is its own tenant's data: visible only inside that tenant.
 CREATE POLICY tenant_isolation ON tenancy.tenants
     USING (id = platform.current_tenant()) WITH CHECK (id = platform.current_tenant());
+-- The owner role runs the SECURITY DEFINER functions below; FORCE applies RLS
+-- to it too, so it gets its own read policy. The application role never has it.
+CREATE POLICY definer_read ON tenancy.tenants FOR SELECT TO tenantflow_owner USING (true);
 GRANT SELECT, INSERT, UPDATE ON tenancy.tenants TO tenantflow_app;
 
 -- Operators live outside every tenant; the application role cannot read them.
@@ -27,7 +30,7 @@ CREATE TABLE tenancy.operators (
 );
 ALTER TABLE tenancy.operators ENABLE ROW LEVEL SECURITY;
 ALTER TABLE tenancy.operators FORCE ROW LEVEL SECURITY;
-CREATE POLICY owner_only ON tenancy.operators USING (false);
+CREATE POLICY owner_only ON tenancy.operators TO tenantflow_owner USING (true) WITH CHECK (true);
 
 -- Narrow cross-tenant reads, each SECURITY DEFINER with a fixed search_path.
 CREATE FUNCTION tenancy.operator_by_token(p_hash bytea)

@@ -70,7 +70,9 @@ GRANT SELECT, INSERT, UPDATE ON access.users, access.roles, access.api_keys TO t
 GRANT DELETE ON access.roles TO tenantflow_app;
 GRANT SELECT, INSERT, DELETE ON access.user_roles TO tenantflow_app;
 
--- An API key names its tenant: the one cross-tenant read of this schema.
+-- An API key names its tenant: the one cross-tenant read of this schema, run
+-- by the owner role through the definer function below.
+CREATE POLICY definer_read ON access.api_keys FOR SELECT TO tenantflow_owner USING (true);
 CREATE FUNCTION access.api_key_by_secret(p_hash bytea)
 RETURNS TABLE (tenant_id uuid, id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
