@@ -38,13 +38,15 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/libtenantflow.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 $(BUILD)/tenantflow: $(BUILD)/obj/src/main.o $(BUILD)/libtenantflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libtenantflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
 
 # Installs the Debian packages the build and the tests need (apt-get, sudo when
 # not root); a no-op when they are present.

@@ -60,15 +60,14 @@ seed() {
     local i=0
     while IFS= read -r line; do
         i=$((i + 1))
-        curl -sS "$URL/v1/items" -H "Authorization: Bearer $token" \
-            -H 'Content-Type: application/json' --data "$line" -o "$LOCAL/item.json"
-        id=$(sed -E 's/.*"id":"([^"]+)".*/\1/' "$LOCAL/item.json")
+        location=$(curl -sS "$URL/v1/items" -H "Authorization: Bearer $token" \
+            -H 'Content-Type: application/json' --data "$line" -o /dev/null -w '%header{location}')
+        id=${location##*/}
         # Move some items along so the demo shows every state.
         [ $i -ge 3 ] && api POST "/v1/items/$id/transitions" "$token" '{"transition":"submit"}' >/dev/null
         [ $i -eq 5 ] && api POST "/v1/items/$id/transitions" "$token" '{"transition":"approve","comment":"within budget"}' >/dev/null
         [ $i -eq 6 ] && api POST "/v1/items/$id/transitions" "$token" '{"transition":"escalate"}' >/dev/null
     done <scripts/demo/items.jsonl
-    rm -f "$LOCAL/item.json"
     echo "Seeded tenant '$DEMO_TENANT' with a purchase-order workflow and $i items."
 }
 

@@ -9,10 +9,12 @@
 #include <string.h>
 
 #include "tenantflow/access.h"
+#include "tenantflow/audit.h"
 #include "tenantflow/config.h"
 #include "tenantflow/crypto.h"
 #include "tenantflow/cursor.h"
 #include "tenantflow/db.h"
+#include "tenantflow/events.h"
 #include "tenantflow/http.h"
 #include "tenantflow/log.h"
 #include "tenantflow/migrate.h"
@@ -34,6 +36,7 @@ static void usage(void)
            "       tenantflow migrate up|status        apply or show schema migrations\n"
            "       tenantflow operator create [NAME]   create an operator, print its token\n"
            "       tenantflow keygen [KID]             print a new signing key line\n"
+           "       tenantflow routes                   print the route table as JSON\n"
            "       tenantflow --version | --help\n\n");
     tf_config_usage();
 }
@@ -51,7 +54,34 @@ static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys
     return tf_ops_register(router, pool, schema, err, errsz) &&
            tenancy_register(router, err, errsz) &&
            access_register(router, keys, cfg->token_ttl_s, err, errsz) &&
-           workflows_register(router, err, errsz);
+           workflows_register(router, err, errsz) && audit_register(router, err, errsz) &&
+           events_register(router, err, errsz);
+}
+
+/* `tenantflow routes`: the route table as JSON, for the tests that must cover
+ * every route (authorisation matrix, OpenAPI document). */
+static int print_routes(void)
+{
+    tf_config cfg = {.token_ttl_s = 900};
+    tf_router *router = tf_router_new();
+    char err[256];
+    if (!register_all(router, NULL, NULL, &cfg, 0, err, sizeof err)) {
+        tf_router_free(router);
+        return fail(1, err);
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < tf_router_count(router); i++) {
+        const tf_route *r = tf_router_at(router, i);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "method", r->method,
+                                              "path", r->path, "permission", r->permission,
+                                              "query", r->query, "summary", r->summary));
+    }
+    char *text = json_dumps(list, JSON_INDENT(1));
+    puts(text);
+    free(text);
+    json_decref(list);
+    tf_router_free(router);
+    return 0;
 }
 
 static bool cursor_key_from(const char *path)
@@ -178,6 +208,8 @@ int main(int argc, char **argv)
         usage();
         return 0;
     }
+    if (strcmp(cmd, "routes") == 0)
+        return print_routes();
     if (tf_crypto_init() != 0)
         return fail(1, "libsodium failed to initialise");
     if (strcmp(cmd, "keygen") == 0) {

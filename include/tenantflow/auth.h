@@ -39,6 +39,15 @@ typedef struct tf_principal {
     size_t nperms;
 } tf_principal;
 
+/* Who caused a change, for audit records, events and history. Strings are
+ * borrowed (the request arena, or static for background work). */
+typedef struct tf_origin {
+    tf_actor_type actor_type;
+    const char *actor_id;   /* NULL for the system actor */
+    const char *request_id; /* NULL for background work */
+    const char *client_ip;  /* NULL for background work */
+} tf_origin;
+
 /* True when perms grant perm: exact match, "*", or "prefix:*". */
 bool tf_principal_can(const tf_principal *pr, const char *perm);
 bool tf_perms_grant(const char *const *perms, size_t n, const char *perm);

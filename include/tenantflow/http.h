@@ -92,6 +92,8 @@ const char *tf_req_header(tf_req *req, const char *name);
 json_t *tf_req_json(tf_req *req);
 /* "user:<id>" / "api_key:<id>" / "operator:<id>" for audit and logs. */
 const char *tf_req_actor(tf_req *req);
+/* Who is making this request, for audit records and events. */
+tf_origin tf_req_origin(tf_req *req);
 /* The server's pool, for TF_PUBLIC and TF_ROUTE_NO_TX handlers. */
 tf_pool *tf_req_pool(tf_req *req);
 

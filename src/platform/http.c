@@ -102,6 +102,12 @@ const char *tf_req_actor(tf_req *req)
     return req->actor ? req->actor : "anonymous";
 }
 
+tf_origin tf_req_origin(tf_req *req)
+{
+    tf_origin o = {req->principal.type, req->principal.id, req->request_id, req->client_ip};
+    return o;
+}
+
 const char *tf_req_param(tf_req *req, const char *name)
 {
     for (size_t i = 0; i < req->match.nparams; i++)
@@ -690,6 +696,7 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
         (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
@@ -697,7 +704,6 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
         MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errsz, "cannot listen on %s:%d", cfg->host, cfg->port);

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "tenantflow/access.h"
+#include "tenantflow/audit.h"
+#include "tenantflow/events.h"
 #include "tenantflow/crypto.h"
 #include "tenantflow/cursor.h"
 #include "tenantflow/json.h"
@@ -53,6 +55,20 @@ static bool bind_path_tenant(tf_req *req, const char **id)
         return false;
     }
     return tf_tx_set_tenant(tf_req_tx(req), *id, tf_req_problem(req));
+}
+
+/* Audit record and event of a tenant change (after is stolen); operator
+ * changes appear in that tenant's own trail. */
+static bool record(tf_req *req, const char *action, const char *id, json_t *before, json_t *after)
+{
+    tf_origin o = tf_req_origin(req);
+    audit_entry e = {action, "tenant", id, before, after};
+    tf_problem *p = tf_req_problem(req);
+    bool ok = audit_record(tf_req_tx(req), &o, &e, p) &&
+              events_publish(tf_req_tx(req), &o, action, NULL, after, p);
+    json_decref(before);
+    json_decref(after);
+    return ok;
 }
 
 static tf_stmt slug_taken = TF_STMT("SELECT tenancy.slug_taken($1)", 1);
@@ -103,6 +119,11 @@ static void create_tenant(tf_req *req)
     }
     if (!access_bootstrap_tenant(tx, tf_json_str(body, "admin_email"),
                                  tf_json_str(body, "admin_password"), p))
+        return;
+    /* The password never reaches the trail; the admin's email does. */
+    json_t *after = json_pack("{s:s, s:s, s:s, s:s}", "slug", slug, "name", name, "status",
+                              "active", "admin_email", tf_json_str(body, "admin_email"));
+    if (!record(req, "tenant.created", id, NULL, after))
         return;
     reply_tenant(req, 201, r);
 }
@@ -168,9 +189,12 @@ static void get_tenant(tf_req *req)
 }
 
 static tf_stmt update_stmt = TF_STMT(
-    "UPDATE tenancy.tenants SET name = coalesce($1, name), status = coalesce($2, status),"
+    "WITH old AS (SELECT name, status FROM tenancy.tenants"
+    "             WHERE id = platform.current_tenant() FOR UPDATE)"
+    " UPDATE tenancy.tenants SET name = coalesce($1, name), status = coalesce($2, status),"
     " version = version + 1, updated_at = now()"
-    " WHERE id = platform.current_tenant() RETURNING " TENANT_COLUMNS,
+    " WHERE id = platform.current_tenant() RETURNING " TENANT_COLUMNS ","
+    " (SELECT name FROM old), (SELECT status FROM old)",
     2);
 
 static void update_tenant(tf_req *req)
@@ -196,7 +220,18 @@ static void update_tenant(tf_req *req)
         return;
     const char *params[] = {name, status};
     PGresult *r = tf_tx_exec_one(tf_req_tx(req), &update_stmt, params, "No such tenant.", p);
-    if (r)
+    if (!r)
+        return;
+    json_t *before = json_object(), *after = json_object();
+    if (strcmp(tf_val(r, 0, 2), tf_val(r, 0, 7)) != 0) {
+        json_object_set_new(before, "name", json_string(tf_val(r, 0, 7)));
+        json_object_set_new(after, "name", json_string(tf_val(r, 0, 2)));
+    }
+    if (strcmp(tf_val(r, 0, 3), tf_val(r, 0, 8)) != 0) {
+        json_object_set_new(before, "status", json_string(tf_val(r, 0, 8)));
+        json_object_set_new(after, "status", json_string(tf_val(r, 0, 3)));
+    }
+    if (record(req, "tenant.updated", id, before, after))
         reply_tenant(req, 200, r);
 }
 

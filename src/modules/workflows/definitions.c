@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tenantflow/audit.h"
+#include "tenantflow/events.h"
 #include "tenantflow/cursor.h"
 #include "tenantflow/json.h"
 
@@ -57,6 +59,15 @@ static void publish(tf_req *req, const char *key, bool must_be_new)
     r = tf_tx_exec(tx, &insert_def, params, p);
     free(text);
     if (!r)
+        return;
+    tf_origin o = tf_req_origin(req);
+    json_t *after = json_pack("{s:s, s:I, s:s}", "key", key, "version", (json_int_t)version + 1,
+                              "name", tf_json_str(body, "name"));
+    audit_entry e = {"workflow.published", "workflow", key, NULL, after};
+    bool ok = audit_record(tx, &o, &e, p) &&
+              events_publish(tx, &o, "workflow.published", NULL, after, p);
+    json_decref(after);
+    if (!ok)
         return;
     int status = version == 0 ? 201 : 200;
     if (status == 201) {

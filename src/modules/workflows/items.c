@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tenantflow/audit.h"
 #include "tenantflow/crypto.h"
+#include "tenantflow/events.h"
 #include "tenantflow/json.h"
 #include "tenantflow/text.h"
 
@@ -60,6 +62,26 @@ static tf_stmt insert_item = TF_STMT(
     "   actor_type, actor_id, request_id)"
     " SELECT platform.current_tenant(), i.id, NULL, NULL, i.state, $9, $10, $11 FROM i)"
     " SELECT " ITEM_JSON " FROM i", 11);
+
+/* Records the audit entry and the domain event of an item change; data is
+ * the item after the change (borrowed), extra (stolen, may be NULL) is merged
+ * into the event's data. */
+static bool record_change(tf_req *req, const char *action, const char *item_id,
+                          const json_t *before, const json_t *after, const json_t *item,
+                          json_t *extra)
+{
+    tf_problem *p = tf_req_problem(req);
+    tf_origin o = tf_req_origin(req);
+    audit_entry e = {action, "item", item_id, before, after};
+    bool ok = audit_record(tf_req_tx(req), &o, &e, p);
+    json_t *data = json_deep_copy(item);
+    if (extra)
+        json_object_update(data, extra);
+    json_decref(extra);
+    ok = ok && events_publish(tf_req_tx(req), &o, action, item_id, data, p);
+    json_decref(data);
+    return ok;
+}
 
 static void conflict_ref(tf_req *req, const char *existing)
 {
@@ -152,6 +174,11 @@ void wf_create_item(tf_req *req)
         }
         return;
     }
+    json_t *item = json_loads(tf_val(r, 0, 0), 0, NULL);
+    bool ok = record_change(req, "item.created", id, NULL, item, item, NULL);
+    json_decref(item);
+    if (!ok)
+        return;
     char loc[64];
     snprintf(loc, sizeof loc, "/v1/items/%s", id);
     tf_reply_header(req, "Location", loc);
@@ -338,8 +365,20 @@ void wf_transition_item(tf_req *req)
         const char *up[] = {id, to, sla, name, state, tf_actor_type_name(pr->type), pr->id,
                             comment, tf_req_id(req)};
         PGresult *u = tf_tx_exec(tx, &apply_transition, up, p);
-        if (u)
+        json_t *item = u ? json_loads(tf_val(u, 0, 0), 0, NULL) : NULL;
+        json_t *before = json_pack("{s:s, s:I}", "state", state, "version",
+                                   (json_int_t)tf_val_int(r, 0, 1));
+        json_t *after = json_pack("{s:s, s:I}", "state", to, "version",
+                                  (json_int_t)tf_val_int(r, 0, 1) + 1);
+        json_t *extra = json_pack("{s:{s:s, s:s, s:s}}", "transition", "name", name, "from",
+                                  state, "to", to);
+        if (!item)
+            json_decref(extra); /* record_change would have taken it */
+        else if (record_change(req, "item.transitioned", id, before, after, item, extra))
             reply_item(req, 200, u);
+        json_decref(item);
+        json_decref(before);
+        json_decref(after);
     }
     json_decref(attrs);
     json_decref(def);

@@ -1,0 +1,35 @@
+/*
+ * Audit module: the append-only trail of every change.
+ *
+ * Every module records its changes through audit_record(), with the same
+ * transaction handle as the change itself, so the change and its record
+ * commit or roll back together: if the record cannot be written, the change
+ * fails. Never put secrets (passwords, key or webhook secrets, tokens) into
+ * before/after.
+ */
+#ifndef TENANTFLOW_AUDIT_H
+#define TENANTFLOW_AUDIT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "tenantflow/auth.h"
+#include "tenantflow/db.h"
+#include "tenantflow/http.h"
+
+typedef struct audit_entry {
+    const char *action;        /* "<resource>.<verb>", e.g. "item.transitioned" */
+    const char *resource_type; /* the part before the dot, e.g. "item" */
+    const char *resource_id;   /* id, or the key for workflows */
+    const json_t *before;      /* borrowed; fields that changed, old values; may be NULL */
+    const json_t *after;       /* borrowed; the same fields, new values; may be NULL */
+} audit_entry;
+
+/* Writes one record in tx for the tenant tx is bound to. False with p set
+ * when it cannot be written (the caller's change must then fail too). */
+bool audit_record(tf_tx *tx, const tf_origin *origin, const audit_entry *e, tf_problem *p)
+    TF_MUST_CHECK;
+
+bool audit_register(tf_router *r, char *err, size_t errsz) TF_MUST_CHECK;
+
+#endif
