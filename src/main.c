@@ -16,6 +16,7 @@
 #include "tenantflow/db.h"
 #include "tenantflow/events.h"
 #include "tenantflow/http.h"
+#include "tenantflow/jobs.h"
 #include "tenantflow/log.h"
 #include "tenantflow/migrate.h"
 #include "tenantflow/ops.h"
@@ -125,6 +126,7 @@ static int serve(const tf_config *cfg)
     tf_router *router = tf_router_new();
     int rc = 1;
     tf_server *srv = NULL;
+    tf_jobs *jobs = NULL;
     if (!pool || !register_all(router, pool, keys, cfg, schema, err, sizeof err)) {
         fail(1, err);
         goto out;
@@ -148,6 +150,12 @@ static int serve(const tf_config *cfg)
         .max_conns = cfg->max_conns,
     };
     tf_server_deps deps = {.router = router, .pool = pool, .keys = keys};
+    /* Background jobs of every module are added here, before start. */
+    jobs = tf_jobs_new(pool);
+    if (!tf_jobs_start(jobs)) {
+        fail(1, "cannot start background jobs");
+        goto out;
+    }
     srv = tf_server_start(&scfg, &deps, err, sizeof err);
     if (!srv) {
         fail(1, err);
@@ -168,6 +176,7 @@ static int serve(const tf_config *cfg)
     tf_log(TF_LOG_INFO, "stopped");
     rc = 0;
 out:
+    tf_jobs_free(jobs);
     tf_router_free(router);
     tf_pool_free(pool);
     tf_keyset_free(keys);

@@ -20,6 +20,13 @@
 bool events_publish(tf_tx *tx, const tf_origin *origin, const char *type, const char *subject_id,
                     const json_t *data, tf_problem *p) TF_MUST_CHECK;
 
+/* An in-transaction subscriber: called by events_publish() for every event,
+ * in the publisher's transaction (so what it writes commits with the change).
+ * Returning false with p set fails the change. Register at start-up only. */
+typedef bool (*events_subscriber)(tf_tx *tx, const char *type, const char *subject_id,
+                                  const json_t *data, tf_problem *p);
+void events_subscribe(events_subscriber fn);
+
 bool events_register(tf_router *r, char *err, size_t errsz) TF_MUST_CHECK;
 
 #endif

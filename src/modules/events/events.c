@@ -5,6 +5,16 @@
 
 #include "tenantflow/events.h"
 
+enum { MAX_SUBSCRIBERS = 8 };
+static events_subscriber subscribers[MAX_SUBSCRIBERS];
+static size_t nsubscribers;
+
+void events_subscribe(events_subscriber fn)
+{
+    if (nsubscribers < MAX_SUBSCRIBERS)
+        subscribers[nsubscribers++] = fn;
+}
+
 static tf_stmt insert_event = TF_STMT(
     "INSERT INTO events.outbox (tenant_id, type, subject_id, actor_type, actor_id, data)"
     " VALUES (platform.current_tenant(), $1, $2, $3, $4, $5::jsonb)", 5);
@@ -17,6 +27,9 @@ bool events_publish(tf_tx *tx, const tf_origin *o, const char *type, const char 
                             text ? text : "null"};
     PGresult *r = tf_tx_exec(tx, &insert_event, params, p);
     free(text);
+    for (size_t i = 0; r && i < nsubscribers; i++)
+        if (!subscribers[i](tx, type, subject_id, data, p))
+            return false;
     return r != NULL;
 }
 
