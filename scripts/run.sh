@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-BIN=$PWD/build/tenantflow
-LOCAL=$PWD/.local
+BIN=${TF_BIN:-$PWD/build/tenantflow}
+LOCAL=${TENANTFLOW_LOCAL_DIR:-$PWD/.local}
 PORT=${TENANTFLOW_PG_PORT:-54329}
 LISTEN=${TENANTFLOW_LISTEN:-127.0.0.1:8080}
 URL=http://$LISTEN
@@ -88,9 +88,9 @@ PG_ADMIN_URL=$PG_ADMIN_URL
 ENV
 cat <<MSG
 
-tenantflow is serving on $URL (Ctrl-C stops it). The demo values are in .local/demo.env:
+tenantflow is serving on $URL (Ctrl-C stops it). The demo values are in $LOCAL/demo.env:
 
-  source .local/demo.env
+  source $LOCAL/demo.env
   TOKEN=\$(curl -s \$TENANTFLOW_URL/v1/auth/token -H 'Content-Type: application/json' \\
     -d "{\"tenant\":\"\$DEMO_TENANT\",\"email\":\"\$DEMO_EMAIL\",\"password\":\"\$DEMO_PASSWORD\"}" \\
     | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')

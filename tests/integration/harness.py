@@ -37,7 +37,8 @@ def eq(got, want, what="value"):
         raise Failure(f"{what}: got {got!r}, want {want!r}")
 
 
-BIN = os.environ.get("TF_BIN", "build/tenantflow")
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("TF_BIN", os.path.join(ROOT_DIR, "build", "tenantflow"))
 TMP = os.environ.get("TF_TMP", "/tmp")
 SANITIZER_MARKS = ("Sanitizer", "runtime error:", "LeakSanitizer")
 
@@ -90,6 +91,14 @@ class Server:
             except OSError:
                 time.sleep(0.05)
         raise Failure("server did not come up")
+
+    @classmethod
+    def attach(cls, port):
+        """A handle on a server started by someone else (no process to stop)."""
+        s = cls.__new__(cls)
+        s.port = port
+        s.proc = None
+        return s
 
     def read_log(self):
         with open(self.log_path, "r", errors="replace") as f:

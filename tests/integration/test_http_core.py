@@ -1,5 +1,6 @@
 """HTTP core: routing problems, limits refused before buffering, strict JSON,
 request ids, health, readiness and graceful shutdown."""
+import json
 import os
 import shutil
 import socket
@@ -39,8 +40,15 @@ def request_ids():
     check(r.header("X-Request-Id") not in (None, "bad id!"), "replaced when malformed")
     r = srv.request("GET", "/healthz", headers={"X-Request-Id": "a" * 129})
     eq(len(r.header("X-Request-Id")), 36, "replaced when too long")
-    p = problem(srv.request("GET", "/nope", headers={"X-Request-Id": "trace-1"}), 404)
-    eq(p["request_id"], "trace-1", "request id in problem")
+    rid = unique("trace")
+    p = problem(srv.request("GET", "/nope", headers={"X-Request-Id": rid}), 404)
+    eq(p["request_id"], rid, "request id in problem")
+    # One JSON access-log line per request, carrying the request id.
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in srv.read_log().splitlines() if rid in line]
+    eq(len(lines), 1, "one log line for the request")
+    eq((lines[0]["msg"], lines[0]["status"], lines[0]["method"]), ("request", 404, "GET"),
+       "access log fields")
 
 
 @test
