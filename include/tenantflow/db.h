@@ -65,6 +65,12 @@ const char *tf_tx_tenant(const tf_tx *tx);
  * SQLSTATE stays available through tf_tx_sqlstate(). */
 PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_problem *p)
     TF_MUST_CHECK;
+/* Runs n (at most 8) statements in one round trip; out[i] receives each
+ * result (arena-owned). False with p set at the first failure; later
+ * statements did not run and their out[] are NULL. */
+bool tf_tx_exec_many(tf_tx *tx, size_t n, tf_stmt *const *stmts,
+                     const char *const *const *params, PGresult **out, tf_problem *p)
+    TF_MUST_CHECK;
 /* Like tf_tx_exec, for statements that must touch exactly one row: zero rows
  * becomes a 404 problem with not_found_detail. */
 PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,

@@ -193,6 +193,8 @@ static void clear_result(void *ptr)
 }
 
 static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p);
+static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
+                     const char *const *const *params, PGresult **out, tf_problem *p);
 
 tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_problem *p)
 {
@@ -216,16 +218,6 @@ tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_prob
     tx->slot = s;
     tx->arena = arena;
     tf_arena_defer(arena, abandon, tx);
-    PGresult *r = PQexec(s->conn, "BEGIN");
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok) {
-        tf_problem_set(p, TF_PB_UNAVAILABLE, "The database is unreachable; retry shortly.");
-        tf_problem_log(p, "BEGIN failed: %s", PQerrorMessage(s->conn));
-        p->retry_after = 2;
-        tf_tx_rollback(tx);
-        return NULL;
-    }
     if (!set_context(tx, ctx, p)) {
         tf_tx_rollback(tx);
         return NULL;
@@ -243,7 +235,11 @@ static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p)
     snprintf(tx->tenant, sizeof tx->tenant, "%s", tenant);
     const char *params[] = {tenant, ctx && ctx->actor ? ctx->actor : "",
                             ctx && ctx->request_id ? ctx->request_id : ""};
-    return tf_tx_exec(tx, &set_ctx_stmt, params, p) != NULL;
+    /* BEGIN and the context travel in one round trip. */
+    tf_stmt *stmts[] = {&set_ctx_stmt};
+    const char *const *plist[] = {params};
+    PGresult *out[1];
+    return pipeline(tx, true, 1, stmts, plist, out, p);
 }
 
 static tf_stmt set_tenant_stmt = TF_STMT("SELECT set_config('app.tenant_id', $1, true)", 1);
@@ -285,7 +281,7 @@ static void fail(tf_tx *tx, PGresult *r, const char *sql, tf_problem *p)
     const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
     snprintf(tx->sqlstate, sizeof tx->sqlstate, "%s", state ? state : "");
     snprintf(tx->constraint, sizeof tx->constraint, "%s", constraint ? constraint : "");
-    const char *msg = PQerrorMessage(tx->slot->conn);
+    const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(tx->slot->conn);
     if (PQstatus(tx->slot->conn) != CONNECTION_OK) {
         tf_problem_set(p, TF_PB_UNAVAILABLE, "The database connection was lost; retry shortly.");
         p->retry_after = 2;
@@ -299,27 +295,34 @@ static void fail(tf_tx *tx, PGresult *r, const char *sql, tf_problem *p)
     tf_problem_log(p, "sqlstate=%s sql=\"%.80s\" error=%s", tx->sqlstate, sql, msg);
 }
 
+/* Prepares stmt on this connection unless it already is; writes its name. */
+static bool prepare(tf_tx *tx, tf_stmt *stmt, char name[16], tf_problem *p)
+{
+    struct slot *s = tx->slot;
+    int id = stmt_id(stmt);
+    snprintf(name, 16, "s%d", id);
+    if (s->prepared[id / 8] & (1u << (id % 8)))
+        return true;
+    PGresult *r = PQprepare(s->conn, name, stmt->sql, stmt->nparams, NULL);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (ok)
+        s->prepared[id / 8] |= (unsigned char)(1u << (id % 8));
+    else
+        fail(tx, r, stmt->sql, p);
+    PQclear(r);
+    return ok;
+}
+
 PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_problem *p)
 {
     if (tx->done) {
         tf_problem_internal(p, "statement on a finished transaction");
         return NULL;
     }
-    struct slot *s = tx->slot;
-    int id = stmt_id(stmt);
     char name[16];
-    snprintf(name, sizeof name, "s%d", id);
-    if (!(s->prepared[id / 8] & (1u << (id % 8)))) {
-        PGresult *r = PQprepare(s->conn, name, stmt->sql, stmt->nparams, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            fail(tx, r, stmt->sql, p);
-            PQclear(r);
-            return NULL;
-        }
-        PQclear(r);
-        s->prepared[id / 8] |= (unsigned char)(1u << (id % 8));
-    }
-    PGresult *r = PQexecPrepared(s->conn, name, stmt->nparams, params, NULL, NULL, 0);
+    if (!prepare(tx, stmt, name, p))
+        return NULL;
+    PGresult *r = PQexecPrepared(tx->slot->conn, name, stmt->nparams, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         fail(tx, r, stmt->sql, p);
@@ -328,6 +331,84 @@ PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_pro
     }
     tf_arena_defer(tx->arena, clear_result, r);
     return r;
+}
+
+/*
+ * Sends n prepared statements (after a BEGIN when begin is set) in one
+ * round trip with libpq's pipeline mode, then reads every result up to the
+ * sync point, so the connection is never left mid-pipeline. The first
+ * failure sets p; the statements after it were not executed.
+ */
+static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
+                     const char *const *const *params, PGresult **out, tf_problem *p)
+{
+    PGconn *c = tx->slot->conn;
+    char names[8][16];
+    if (n > 8) {
+        tf_problem_internal(p, "pipeline of %zu statements", n);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (!prepare(tx, stmts[i], names[i], p))
+            return false;
+    }
+    bool sent = PQenterPipelineMode(c) == 1;
+    if (sent && begin)
+        sent = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
+    for (size_t i = 0; sent && i < n; i++)
+        sent = PQsendQueryPrepared(c, names[i], stmts[i]->nparams, params[i], NULL, NULL, 0) == 1;
+    sent = sent && PQpipelineSync(c) == 1;
+    bool ok = sent, synced = false;
+    size_t k = 0; /* index of the statement whose results come next */
+    for (int nulls = 0; sent && !synced;) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            if (++nulls >= 2 || PQstatus(c) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            synced = true;
+        } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            bool is_begin = begin && k == 0;
+            if (!is_begin) {
+                out[k - (begin ? 1 : 0)] = r;
+                tf_arena_defer(tx->arena, clear_result, r);
+                k++;
+                continue;
+            }
+            k++;
+        } else {
+            /* The first real error explains the failure; the statements
+             * after it only report PGRES_PIPELINE_ABORTED. */
+            if (st != PGRES_PIPELINE_ABORTED && ok)
+                fail(tx, r, begin && k == 0 ? "BEGIN" : stmts[k - (begin ? 1 : 0)]->sql, p);
+            ok = false;
+            k++;
+        }
+        PQclear(r);
+    }
+    PQexitPipelineMode(c);
+    if (!synced && !tf_failed(p)) {
+        tf_problem_set(p, TF_PB_UNAVAILABLE, "The database connection was lost; retry shortly.");
+        tf_problem_log(p, "pipeline: %s", PQerrorMessage(c));
+        p->retry_after = 2;
+        ok = false;
+    }
+    return ok && synced;
+}
+
+bool tf_tx_exec_many(tf_tx *tx, size_t n, tf_stmt *const *stmts,
+                     const char *const *const *params, PGresult **out, tf_problem *p)
+{
+    if (tx->done) {
+        tf_problem_internal(p, "statement on a finished transaction");
+        return false;
+    }
+    return pipeline(tx, false, n, stmts, params, out, p);
 }
 
 PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
