@@ -30,6 +30,7 @@
 #include "tenantflow/json.h"
 #include "tenantflow/log.h"
 #include "tenantflow/token.h"
+#include "tenantflow/tokencache.h"
 
 enum { MAX_TX_ATTEMPTS = 4, TOKEN_SKEW_S = 30 };
 
@@ -457,10 +458,13 @@ static bool read_credential(tf_req *req, tf_credential *cred)
         return true;
     }
     tf_claims claims;
-    if (!tf_token_verify(req->srv->deps.keys, tok, len, (int64_t)time(NULL), TOKEN_SKEW_S,
-                         &claims)) {
-        tf_problem_set(&req->pb, TF_PB_INVALID_TOKEN, "The credential is not valid.");
-        return false;
+    int64_t now = (int64_t)time(NULL);
+    if (!tf_token_cache_get(tok, len, now, TOKEN_SKEW_S, &claims)) {
+        if (!tf_token_verify(req->srv->deps.keys, tok, len, now, TOKEN_SKEW_S, &claims)) {
+            tf_problem_set(&req->pb, TF_PB_INVALID_TOKEN, "The credential is not valid.");
+            return false;
+        }
+        tf_token_cache_put(tok, len, &claims);
     }
     cred->kind = TF_CRED_ACCESS_TOKEN;
     snprintf(cred->sub, sizeof cred->sub, "%s", claims.sub);

@@ -10,7 +10,8 @@
     X(json)               \
     X(crypto)             \
     X(token)              \
-    X(router)
+    X(router)             \
+    X(tokencache)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)

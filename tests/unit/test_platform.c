@@ -8,6 +8,7 @@
 #include "tenantflow/alloc.h"
 #include "tenantflow/http.h"
 #include "tenantflow/problem.h"
+#include "tenantflow/tokencache.h"
 
 static int deferred_calls;
 static void count_call(void *p)
@@ -179,6 +180,40 @@ Suite *router_suite(void)
     tcase_add_test(tc, router_matches_templates);
     tcase_add_test(tc, router_refuses_routes_without_permission);
     tcase_add_test(tc, permissions_and_wildcards);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+START_TEST(token_cache_hits_only_valid_identical_tokens)
+{
+    tf_claims c = {.sub = "user-1", .tid = "tenant-1", .iat = 1000, .exp = 2000};
+    const char *tok = "header.payload.signature";
+    tf_claims out;
+    ck_assert(!tf_token_cache_get(tok, strlen(tok), 1500, 30, &out));
+    tf_token_cache_put(tok, strlen(tok), &c);
+    ck_assert(tf_token_cache_get(tok, strlen(tok), 1500, 30, &out));
+    ck_assert_str_eq(out.sub, "user-1");
+    ck_assert_str_eq(out.tid, "tenant-1");
+    /* Expiry is checked on every hit, with the same skew as verification. */
+    ck_assert(tf_token_cache_get(tok, strlen(tok), 2029, 30, &out));
+    ck_assert(!tf_token_cache_get(tok, strlen(tok), 2030, 30, &out));
+    /* Another token (even a prefix of this one) never hits. */
+    ck_assert(!tf_token_cache_get(tok, strlen(tok) - 1, 1500, 30, &out));
+    ck_assert(!tf_token_cache_get("header.payload.signaturX", strlen(tok), 1500, 30, &out));
+    /* nbf in the future beyond the skew: no hit. */
+    tf_claims later = c;
+    later.nbf = 1600;
+    tf_token_cache_put("t2", 2, &later);
+    ck_assert(!tf_token_cache_get("t2", 2, 1500, 30, &out));
+    ck_assert(tf_token_cache_get("t2", 2, 1580, 30, &out));
+}
+END_TEST
+
+Suite *tokencache_suite(void)
+{
+    Suite *s = suite_create("tokencache");
+    TCase *tc = tcase_create("tokencache");
+    tcase_add_test(tc, token_cache_hits_only_valid_identical_tokens);
     suite_add_tcase(s, tc);
     return s;
 }
