@@ -67,6 +67,12 @@ unit: $(BUILD)/unit_tests
 check:
 	@scripts/check.sh
 
+# Throughput and latency against pgbench on the same machine (see README).
+bench: 
+	@scripts/deps.sh wrk
+	@$(MAKE) --no-print-directory all
+	@scripts/bench.sh
+
 clean:
 	rm -rf build build-san
 

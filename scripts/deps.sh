@@ -4,8 +4,9 @@
 # present, so it is cheap to run before every `make run` / `make test`.
 set -euo pipefail
 
+# Extra packages can be named on the command line (make bench adds wrk).
 packages=(build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev libsodium-dev
-          libcurl4-openssl-dev check postgresql postgresql-contrib curl python3)
+          libcurl4-openssl-dev check postgresql postgresql-contrib curl python3 "$@")
 
 missing=()
 for p in "${packages[@]}"; do

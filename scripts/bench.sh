@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `make bench`: seeds 100,000 items in 10 tenants on a throwaway PostgreSQL,
+# then for GET item, list page, create and transition drives the server with
+# wrk at 32 and 64 connections, runs the same SQL through pgbench, and prints
+# one table with requests/s, p50, p99 and the ratio to pgbench; plus the
+# server's CPU per GET and its resident memory idle, under load and with
+# 1,000 idle keep-alive connections. Figures are ratios measured in the same
+# session, because the machines are shared and noisy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+DURATION=${BENCH_DURATION:-10}
+BIN=$PWD/build/tenantflow
+tmp=$(mktemp -d /tmp/tenantflow-bench.XXXXXX)
+chmod 755 "$tmp"
+port=$((40000 + RANDOM % 10000))
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    pg_down "$tmp"
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+ulimit -n 8192 2>/dev/null || ulimit -n 4096
+
+PG_EXTRA_CONF=$'fsync = off\nmax_connections = 200' pg_up "$tmp" "$port"
+pg_bootstrap "$(socket_url postgres postgres "$tmp" "$port")" tenantflow >/dev/null
+export TENANTFLOW_DATABASE_URL=$(socket_url tenantflow_app tenantflow "$tmp" "$port")
+export TENANTFLOW_MIGRATE_DATABASE_URL=$(socket_url tenantflow_owner tenantflow "$tmp" "$port")
+export TENANTFLOW_MIGRATIONS_DIR=$PWD/migrations
+export TENANTFLOW_SIGNING_KEY=$tmp/signing.key
+export TENANTFLOW_TOKEN_TTL=3600
+export TENANTFLOW_LOG_LEVEL=warn
+export TENANTFLOW_THREADS=${BENCH_THREADS:-8}
+export TENANTFLOW_DB_POOL_SIZE=${BENCH_POOL:-8}
+export TENANTFLOW_RATE_LIMIT=off
+http_port=$((port + 1))
+export TENANTFLOW_LISTEN=127.0.0.1:$http_port
+admin_url=$(socket_url postgres tenantflow "$tmp" "$port")
+"$BIN" keygen k1 >"$TENANTFLOW_SIGNING_KEY"
+"$BIN" migrate up >/dev/null
+operator=$("$BIN" operator create bench)
+
+"$BIN" serve 2>"$tmp/server.log" &
+server_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
+
+echo "seeding 10 tenants x 10,000 items ..." >&2
+python3 scripts/bench_seed.py "http://127.0.0.1:$http_port" "$operator" "$admin_url" "$tmp"
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+hz=$(getconf CLK_TCK)
+rss_idle=$(rss_kb)
+
+# wrk: requests/s and latency percentiles (ms) for one scenario.
+run_wrk() { # NAME CONNECTIONS
+    wrk -t2 -c"$2" -d"${DURATION}s" --latency -s "$tmp/$1.lua" "http://127.0.0.1:$http_port" \
+        >"$tmp/wrk-$1-$2.txt" 2>&1 || true
+    python3 scripts/bench_parse.py wrk "$tmp/wrk-$1-$2.txt"
+}
+run_pgbench() { # NAME
+    local bin
+    bin=$(pg_bindir)
+    local files=()
+    for f in "$tmp/$1"-*.sql; do files+=(-f "$f"); done
+    # As the application role, so Row-Level Security costs pgbench what it costs us.
+    "$bin/pgbench" -n -M prepared -c "$TENANTFLOW_DB_POOL_SIZE" -j 2 -T "$DURATION" \
+        "${files[@]}" "$TENANTFLOW_DATABASE_URL" >"$tmp/pgbench-$1.txt" 2>&1 || true
+    python3 scripts/bench_parse.py pgbench "$tmp/pgbench-$1.txt"
+}
+
+declare -A pg
+for s in get list create transition; do pg[$s]=$(run_pgbench "$s"); done
+
+rows=()
+rss_load=0
+for s in get list create transition; do
+    for c in 32 64; do
+        before=$(cpu_ticks)
+        line=$(run_wrk "$s" "$c")
+        after=$(cpu_ticks)
+        r=$(rss_kb); [ "$r" -gt "$rss_load" ] && rss_load=$r
+        rows+=("$s|$c|$line|${pg[$s]}|$((after - before))")
+    done
+done
+idle=$(python3 scripts/bench_idle.py 127.0.0.1 "$http_port" 1000 "$server_pid")
+
+python3 scripts/bench_parse.py table "$hz" "$DURATION" "$rss_idle" "$rss_load" "$idle" "${rows[@]}"
