@@ -696,7 +696,7 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
         return NULL;
     }
     /* Room for the largest head we answer ourselves (414/431 as problems). */
-    size_t mem = cfg->max_headers + cfg->max_uri + 32 * 1024;
+    size_t mem = cfg->max_headers + cfg->max_uri + 8 * 1024;
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
         (uint16_t)cfg->port, NULL, NULL, on_request, srv,
