@@ -78,13 +78,14 @@ for _ in $(seq 100); do curl -fs "$URL/readyz" >/dev/null 2>&1 && break; sleep 0
 seed || { kill "$pid"; cat "$LOCAL/seed.log" >&2; exit 1; }
 kill -TERM "$pid"; wait "$pid" || true
 
+# Quoted, so `source demo.env` keeps the & in PG_ADMIN_URL.
 cat >"$LOCAL/demo.env" <<ENV
-TENANTFLOW_URL=$URL
-DEMO_TENANT=$DEMO_TENANT
-DEMO_EMAIL=$DEMO_EMAIL
-DEMO_PASSWORD=$DEMO_PASSWORD
-OPERATOR_TOKEN=$OPERATOR_TOKEN
-PG_ADMIN_URL=$PG_ADMIN_URL
+TENANTFLOW_URL='$URL'
+DEMO_TENANT='$DEMO_TENANT'
+DEMO_EMAIL='$DEMO_EMAIL'
+DEMO_PASSWORD='$DEMO_PASSWORD'
+OPERATOR_TOKEN='$OPERATOR_TOKEN'
+PG_ADMIN_URL='$PG_ADMIN_URL'
 ENV
 cat <<MSG
 

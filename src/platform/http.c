@@ -32,7 +32,7 @@
 #include "tenantflow/token.h"
 #include "tenantflow/tokencache.h"
 
-enum { MAX_TX_ATTEMPTS = 4, TOKEN_SKEW_S = 30 };
+enum { MAX_TX_ATTEMPTS = 4, TOKEN_SKEW_S = 30, DISCARD_FACTOR = 8 };
 
 struct header {
     struct header *next;
@@ -60,6 +60,7 @@ struct tf_req {
     char *body;
     size_t body_len, body_cap;
     bool body_too_large;
+    size_t discarded; /* body bytes dropped after the limit */
     json_t *json;
     /* outcome */
     tf_problem pb;
@@ -286,10 +287,13 @@ static enum MHD_Result check_query(void *cls, enum MHD_ValueKind kind, const cha
                                    const char *value)
 {
     (void)kind;
-    (void)value;
     struct query_check *q = cls;
     if (!listed(q->allowed, key)) {
         tf_problem_bad_param(&q->req->pb, key, "unknown query parameter");
+        return MHD_YES;
+    }
+    if (!value) {
+        tf_problem_bad_param(&q->req->pb, key, "needs a value (name=value)");
         return MHD_YES;
     }
     /* A parameter given twice is ambiguous: refuse rather than guess. */
@@ -357,6 +361,28 @@ static bool has_body_method(const char *m)
     return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
+struct header_counter {
+    const char *name;
+    int n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct header_counter *hc = cls;
+    hc->n += strcasecmp(key, hc->name) == 0;
+    return MHD_YES;
+}
+
+static int header_count(tf_req *req, const char *name)
+{
+    struct header_counter hc = {name, 0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_header, &hc);
+    return hc.n;
+}
+
 /* Everything decided from the request line and headers alone. */
 static void check_head(tf_req *req, const char *url)
 {
@@ -377,12 +403,16 @@ static void check_head(tf_req *req, const char *url)
     }
     const char *te = tf_req_header(req, "Transfer-Encoding");
     const char *cl = tf_req_header(req, "Content-Length");
-    if (te && cl) {
+    /* Framing that two parsers could read differently is refused outright. */
+    if ((te && cl) || header_count(req, "Content-Length") > 1 ||
+        header_count(req, "Transfer-Encoding") > 1) {
         tf_problem_set(&req->pb, TF_PB_BAD_REQUEST,
-                       "Content-Length and Transfer-Encoding must not both be present.");
+                       "Conflicting Content-Length / Transfer-Encoding headers.");
         return;
     }
-    switch (tf_router_match(srv->deps.router, req->method, url, strlen(url), &req->match)) {
+    /* HEAD is GET without a body; libmicrohttpd drops the body. */
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    switch (tf_router_match(srv->deps.router, method, url, strlen(url), &req->match)) {
     case TF_MATCH_NO_PATH:
         tf_problem_set(&req->pb, TF_PB_NOT_FOUND, "No route matches %s.", req->method);
         return;
@@ -638,6 +668,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (*upload_size) {
         append_body(req, upload_data, *upload_size);
+        /* libmicrohttpd 0.9.75 cannot answer in the middle of a body, so an
+         * oversized chunked body is read and dropped until it ends (then
+         * 413); one that goes on past DISCARD_FACTOR times the limit gets
+         * its connection closed instead of being read forever. */
+        if (req->body_too_large) {
+            req->discarded += *upload_size;
+            if (req->discarded / DISCARD_FACTOR > req->srv->cfg.max_body)
+                return MHD_NO;
+        }
         *upload_size = 0;
         return MHD_YES;
     }
@@ -672,6 +711,39 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %HH in paths and query arguments, except %00: a NUL would cut the
+ * C string short and make "/v1/items%00/x" route as "/v1/items". Left as the
+ * three characters "%00", it simply matches no route and no valid value. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *out = s;
+    for (const char *in = s; *in;) {
+        int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+        int lo = hi >= 0 ? hex_value(in[2]) : -1;
+        if (lo >= 0 && (hi | lo) != 0) {
+            *out++ = (char)(hi * 16 + lo);
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -702,6 +774,7 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
         (uint16_t)cfg->port, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,

@@ -201,7 +201,8 @@ bool tf_migrate_up(PGconn *c, const char *dir, char *err, size_t errsz)
     int n = list_files(dir, files, err, errsz);
     if (n < 0)
         return false;
-    if (!exec_ok(c, LOCK_SQL("pg_advisory_lock"), err, errsz))
+    if (!exec_ok(c, "SET client_min_messages = warning", err, errsz) ||
+        !exec_ok(c, LOCK_SQL("pg_advisory_lock"), err, errsz))
         return false;
     bool ok = exec_ok(c, bookkeeping, err, errsz);
     for (int i = 0; ok && i < n; i++)
@@ -215,7 +216,8 @@ bool tf_migrate_status(PGconn *c, const char *dir, char *err, size_t errsz)
 {
     static struct file files[MAX_FILES];
     int n = list_files(dir, files, err, errsz);
-    if (n < 0 || !exec_ok(c, bookkeeping, err, errsz))
+    if (n < 0 || !exec_ok(c, "SET client_min_messages = warning", err, errsz) ||
+        !exec_ok(c, bookkeeping, err, errsz))
         return false;
     bool clean = true;
     for (int i = 0; i < n; i++) {

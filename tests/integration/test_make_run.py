@@ -31,7 +31,12 @@ def run_once(local, port):
                 srv = None
         time.sleep(0.2)
     check(srv is not None, "make run came up")
-    values = dict(line.strip().split("=", 1) for line in open(demo) if "=" in line)
+    values = {k: v.strip("'") for k, v in
+              (line.strip().split("=", 1) for line in open(demo) if "=" in line)}
+    # The file must survive `source` in a shell: check with bash itself.
+    out = subprocess.run(["bash", "-c", f"source {demo} && echo \"$PG_ADMIN_URL\""],
+                         capture_output=True, text=True).stdout.strip()
+    eq(out, values["PG_ADMIN_URL"], "PG_ADMIN_URL survives source")
     return p, srv, values
 
 

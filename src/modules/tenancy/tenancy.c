@@ -188,13 +188,15 @@ static void get_tenant(tf_req *req)
         reply_tenant(req, 200, r);
 }
 
+/* The old values come from a locked sub-select joined into the UPDATE, so
+ * they are read before the row changes. */
 static tf_stmt update_stmt = TF_STMT(
-    "WITH old AS (SELECT name, status FROM tenancy.tenants"
-    "             WHERE id = platform.current_tenant() FOR UPDATE)"
-    " UPDATE tenancy.tenants SET name = coalesce($1, name), status = coalesce($2, status),"
-    " version = version + 1, updated_at = now()"
-    " WHERE id = platform.current_tenant() RETURNING " TENANT_COLUMNS ","
-    " (SELECT name FROM old), (SELECT status FROM old)",
+    "UPDATE tenancy.tenants t SET name = coalesce($1, t.name), status = coalesce($2, t.status),"
+    " version = t.version + 1, updated_at = now()"
+    " FROM (SELECT id, name, status FROM tenancy.tenants"
+    "       WHERE id = platform.current_tenant() FOR UPDATE) old"
+    " WHERE t.id = old.id RETURNING t.id, t.slug, t.name, t.status, t.version,"
+    " platform.rfc3339(t.created_at), platform.rfc3339(t.updated_at), old.name, old.status",
     2);
 
 static void update_tenant(tf_req *req)

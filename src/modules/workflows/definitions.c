@@ -12,6 +12,7 @@
 #include "tenantflow/events.h"
 #include "tenantflow/cursor.h"
 #include "tenantflow/json.h"
+#include "tenantflow/text.h"
 
 #define DEF_JSON                                                                              \
     "jsonb_build_object('key', key, 'name', name, 'version', version,"                      \
@@ -93,6 +94,10 @@ void wf_put_workflow(tf_req *req)
     json_t *body = tf_req_json(req);
     tf_problem *p = tf_req_problem(req);
     const char *key = tf_req_param(req, "key");
+    if (!tf_is_slug(key, 1, 63)) {
+        tf_problem_set(p, TF_PB_NOT_FOUND, "No workflow can have the key in this path.");
+        return;
+    }
     if (!body || !wf_validate_definition(body, false, key, p))
         return;
     publish(req, key, false);
@@ -125,7 +130,7 @@ void wf_get_version(tf_req *req)
     const char *n = tf_req_param(req, "n");
     char *end = NULL;
     long v = strtol(n, &end, 10);
-    if (*end || v < 1 || v > 1000000 || n[0] == '+' || n[0] == '0') {
+    if (*end || v < 1 || v > 1000000 || n[0] < '1' || n[0] > '9') {
         tf_problem_set(tf_req_problem(req), TF_PB_NOT_FOUND, "No such workflow version.");
         return;
     }

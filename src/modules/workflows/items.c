@@ -189,6 +189,8 @@ static tf_stmt get_item = TF_STMT(
     "SELECT " ITEM_JSON " FROM workflow.items i"
     " WHERE i.tenant_id = platform.current_tenant() AND i.id = $1", 1);
 
+static bool etag_in_list(const char *list, const char *etag);
+
 /* True when an If-None-Match header lists the current ETag. */
 static bool etag_listed(const char *header, const char *etag)
 {
@@ -196,7 +198,10 @@ static bool etag_listed(const char *header, const char *etag)
         return false;
     if (strcmp(header, "*") == 0)
         return true;
-    return strstr(header, etag) != NULL;
+    /* If-None-Match uses the weak comparison: W/"1" matches "1". */
+    char weak[40];
+    snprintf(weak, sizeof weak, "W/%s", etag);
+    return etag_in_list(header, etag) || etag_in_list(header, weak);
 }
 
 void wf_get_item(tf_req *req)
@@ -278,6 +283,27 @@ static json_t *allowed_from(const json_t *def, const char *state, const tf_princ
     return names;
 }
 
+/* True when a comma-separated entity-tag list names etag exactly. Weak tags
+ * (W/"1") never match: If-Match needs the strong comparison (RFC 9110). */
+static bool etag_in_list(const char *list, const char *etag)
+{
+    size_t n = strlen(etag);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == n && memcmp(p, etag, n) == 0)
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return false;
+}
+
 static bool if_match_ok(tf_req *req, const char *version)
 {
     const char *h = tf_req_header(req, "If-Match");
@@ -285,7 +311,7 @@ static bool if_match_ok(tf_req *req, const char *version)
         return true;
     char etag[32];
     snprintf(etag, sizeof etag, "\"%s\"", version);
-    return strstr(h, etag) != NULL;
+    return etag_in_list(h, etag);
 }
 
 /* Checks in the contract's order; fills the new state's SLA. */

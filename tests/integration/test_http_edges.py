@@ -1,0 +1,118 @@
+"""Edge cases found by trying to break the server: framing, encoded NULs,
+query parameters without values, entity-tag comparison, HEAD, and tenant
+changes by the operator."""
+import socket
+
+from harness import PURCHASE_ORDER, Tenant, check, eq, operator_token, problem, server, test
+
+
+@test
+def duplicate_content_length_is_refused():
+    srv = server()
+    resp = srv.raw(b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                   b"\r\nContent-Length: 2\r\nContent-Length: 60\r\n\r\n{}GET /smuggled HTTP/1.1"
+                   b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(resp.startswith(b"HTTP/1.1 400"), f"refused: {resp[:60]!r}")
+    check(b"/smuggled" not in resp, "no second request was served")
+
+
+@test
+def encoded_nul_in_path_matches_nothing():
+    t = Tenant()
+    t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+    item = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "x"}).json
+    r = t.req("POST", f"/v1/items%00/{item['id']}/transitions",
+              {"workflow": "purchase-order", "title": "NUL-routed"})
+    problem(r, 404, "not-found")
+    problem(t.req("GET", f"/v1/items/{item['id']}%00/history"), 404)
+    problem(t.srv.request("GET", "/healthz%00"), 404)
+    eq(t.req("GET", "/v1/me").status, 200, "plain paths still work")
+    eq(len(t.req("GET", f"/v1/items/{item['id']}/history").json["data"]), 1, "nothing created")
+
+
+@test
+def query_parameter_without_value():
+    srv = server()
+    p = problem(srv.request("GET", "/v1/admin/tenants?limit", token=operator_token()), 400)
+    eq(p["errors"][0]["parameter"], "limit", "names the parameter")
+
+
+@test
+def workflow_path_key_and_version_are_strict():
+    t = Tenant()
+    body = dict(PURCHASE_ORDER)
+    del body["key"]
+    for key in ("UPPER", "-lead", "k.v"):
+        problem(t.req("PUT", f"/v1/workflows/{key}", body), 404)
+    eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+    for v in ("%201", "01", "+1", "0", "x"):
+        problem(t.req("GET", f"/v1/workflows/purchase-order/versions/{v}"), 404)
+    eq(t.req("GET", "/v1/workflows/purchase-order/versions/1").status, 200, "version 1")
+
+
+@test
+def if_match_is_strong_and_if_none_match_weak():
+    t = Tenant()
+    t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+    item = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "x",
+                                       "attributes": {"amount": 1, "vendor": "v"}}).json
+    path = f"/v1/items/{item['id']}"
+    problem(t.req("POST", path + "/transitions", {"transition": "submit"},
+                  headers={"If-Match": 'W/"1"'}), 412)
+    problem(t.req("POST", path + "/transitions", {"transition": "submit"},
+                  headers={"If-Match": '"11"'}), 412)
+    eq(t.req("GET", path, headers={"If-None-Match": 'W/"1"'}).status, 304, "weak 304")
+    eq(t.req("GET", path, headers={"If-None-Match": '"11"'}).status, 200, "no prefix match")
+    eq(t.req("POST", path + "/transitions", {"transition": "submit"},
+             headers={"If-Match": '"7", "1"'}).status, 200, "listed tag matches")
+
+
+@test
+def head_is_get_without_body():
+    srv = server()
+    r = srv.request("HEAD", "/healthz")
+    eq(r.status, 200, "HEAD healthz")
+    eq(r.body, "", "no body")
+
+
+@test
+def endless_chunked_body_is_cut_off():
+    """libmicrohttpd 0.9.75 cannot answer mid-body: a chunked body over the
+    limit is dropped until it ends (then 413, see body_size_limits); one that
+    never ends has its connection closed after 8x the limit."""
+    srv = server()
+    sent = 0
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\nffffffffffff\r\n")
+        try:
+            while sent < 64 * 1024 * 1024:
+                s.sendall(b"x" * 65536)
+                sent += 65536
+        except OSError:
+            pass
+    check(sent < 32 * 1024 * 1024, f"connection closed after {sent} bytes")
+    eq(srv.request("GET", "/healthz").status, 200, "server fine")
+
+
+@test
+def operator_renames_suspends_and_reactivates():
+    t = Tenant()
+    op = operator_token()
+    path = f"/v1/admin/tenants/{t.id}"
+    r = t.srv.request("PATCH", path, token=op, body={"name": "Renamed Ltd"})
+    eq(r.status, 200, f"rename {r}")
+    eq((r.json["name"], r.json["version"]), ("Renamed Ltd", 2), "renamed")
+    r = t.srv.request("PATCH", path, token=op, body={"status": "suspended"})
+    eq(r.json["status"], "suspended", "suspended")
+    problem(t.req("GET", "/v1/me"), 403, "forbidden")
+    problem(t.srv.request("POST", "/v1/auth/token", body={
+        "tenant": t.slug, "email": t.email, "password": t.password}), 401, "unauthorized")
+    r = t.srv.request("PATCH", path, token=op, body={"status": "active"})
+    eq(r.json["status"], "active", "reactivated")
+    eq(t.req("GET", "/v1/me").status, 200, "token works again")
+    problem(t.srv.request("PATCH", path, token=op, body={"status": "gone"}), 422)
+    problem(t.srv.request("PATCH", "/v1/admin/tenants/not-a-uuid", token=op, body={}), 404)
+    problem(t.srv.request("PATCH", "/v1/admin/tenants/00000000-0000-7000-8000-000000000000",
+                          token=op, body={"name": "x"}), 404)
+    eq(t.srv.request("GET", path, token=op).json["version"], 4, "failed patches changed nothing")
