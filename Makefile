@@ -79,7 +79,7 @@ check:
 	@scripts/check.sh
 
 # Throughput and latency against pgbench on the same machine (see README).
-bench: 
+bench:
 	@scripts/deps.sh wrk
 	@$(MAKE) --no-print-directory all
 	@scripts/bench.sh
