@@ -24,7 +24,9 @@ LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 LIB_SRC  := $(sort $(wildcard src/platform/*.c src/modules/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/gen/assets.o
+# Files under docs/ that the binary serves (/openapi.json, /docs), compiled in.
+ASSETS   := openapi.json reference/index.html reference/docs.js reference/docs.css
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
@@ -33,6 +35,15 @@ all: $(BUILD)/tenantflow
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/assets.c: scripts/embed.sh $(addprefix docs/,$(ASSETS))
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@scripts/embed.sh $@ docs $(ASSETS)
+
+$(BUILD)/gen/assets.o: $(BUILD)/gen/assets.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c $< -o $@
 
@@ -68,7 +79,7 @@ check:
 	@scripts/check.sh
 
 # Throughput and latency against pgbench on the same machine (see README).
-bench: 
+bench:
 	@scripts/deps.sh wrk
 	@$(MAKE) --no-print-directory all
 	@scripts/bench.sh

@@ -5,8 +5,10 @@
 set -euo pipefail
 
 # Extra packages can be named on the command line (make bench adds wrk).
+# chromium renders /docs in the integration tests (headless); installing it with
+# --no-install-recommends took 14 s here (about 115 MB downloaded, 25 packages).
 packages=(build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev libsodium-dev
-          libcurl4-openssl-dev check postgresql postgresql-contrib curl python3 "$@")
+          libcurl4-openssl-dev check postgresql postgresql-contrib curl python3 chromium "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -14,6 +14,7 @@
 #include "tenantflow/crypto.h"
 #include "tenantflow/cursor.h"
 #include "tenantflow/db.h"
+#include "tenantflow/docs.h"
 #include "tenantflow/events.h"
 #include "tenantflow/http.h"
 #include "tenantflow/jobs.h"
@@ -53,6 +54,7 @@ static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys
                          const tf_config *cfg, int schema, char *err, size_t errsz)
 {
     return tf_ops_register(router, pool, schema, err, errsz) &&
+           tf_docs_register(router, err, errsz) &&
            tenancy_register(router, err, errsz) &&
            access_register(router, keys, cfg->token_ttl_s, err, errsz) &&
            workflows_register(router, err, errsz) && audit_register(router, err, errsz) &&

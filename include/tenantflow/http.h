@@ -48,6 +48,8 @@ typedef struct tf_route {
 enum {
     TF_ROUTE_CSV = 1u << 0,     /* may answer text/csv */
     TF_ROUTE_NO_TX = 1u << 1,   /* handler manages its own transactions */
+    TF_ROUTE_TEXT = 1u << 2,    /* a page or asset (HTML, CSS, JavaScript): Accept is not
+                                   negotiated, the one representation is always sent */
 };
 
 tf_router *tf_router_new(void);

@@ -429,7 +429,8 @@ static void check_head(tf_req *req, const char *url)
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_query, &qc);
     if (tf_failed(&req->pb))
         return;
-    if (!accepts(tf_req_header(req, "Accept"), route->flags & TF_ROUTE_CSV)) {
+    if (!(route->flags & TF_ROUTE_TEXT) &&
+        !accepts(tf_req_header(req, "Accept"), route->flags & TF_ROUTE_CSV)) {
         tf_problem_set(&req->pb, TF_PB_NOT_ACCEPTABLE,
                        "This endpoint produces application/json%s.",
                        route->flags & TF_ROUTE_CSV ? " or text/csv" : "");

@@ -6,6 +6,7 @@
 
 #include "suites.h"
 #include "tenantflow/alloc.h"
+#include "tenantflow/docs.h"
 #include "tenantflow/http.h"
 #include "tenantflow/problem.h"
 #include "tenantflow/tokencache.h"
@@ -154,6 +155,34 @@ START_TEST(permissions_and_wildcards)
 }
 END_TEST
 
+/* The documents compiled into the binary: the OpenAPI file parses strictly
+ * and every problem type of the table is listed in it. */
+START_TEST(embedded_documents_are_present)
+{
+    const tf_asset *a = tf_asset_find("openapi.json");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(strlen((const char *)a->data), a->len);
+    json_error_t e;
+    json_t *doc = json_loadb((const char *)a->data, a->len, JSON_REJECT_DUPLICATES, &e);
+    ck_assert_msg(doc != NULL, "openapi.json line %d: %s", e.line, e.text);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
+    json_t *slugs = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+                        "ProblemSlug"),
+        "enum");
+    ck_assert_uint_eq(json_array_size(slugs), TF_PB_COUNT - 1);
+    for (int k = TF_PB_NONE + 1; k < TF_PB_COUNT; k++)
+        ck_assert_str_eq(json_string_value(json_array_get(slugs, (size_t)k - 1)),
+                         tf_problem_type_of((tf_problem_kind)k)->slug);
+    json_decref(doc);
+    ck_assert_ptr_nonnull(tf_asset_find("reference/index.html"));
+    ck_assert_ptr_nonnull(tf_asset_find("reference/docs.js"));
+    ck_assert_ptr_nonnull(tf_asset_find("reference/docs.css"));
+    ck_assert_ptr_null(tf_asset_find("reference"));
+    ck_assert_ptr_null(tf_asset_find(""));
+}
+END_TEST
+
 Suite *alloc_suite(void)
 {
     Suite *s = suite_create("alloc");
@@ -180,6 +209,7 @@ Suite *router_suite(void)
     tcase_add_test(tc, router_matches_templates);
     tcase_add_test(tc, router_refuses_routes_without_permission);
     tcase_add_test(tc, permissions_and_wildcards);
+    tcase_add_test(tc, embedded_documents_are_present);
     suite_add_tcase(s, tc);
     return s;
 }
