@@ -71,6 +71,14 @@ REVOKE ALL ON SCHEMA public FROM PUBLIC;
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
 SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO tenantflow_app', :'db') \gexec
 SELECT format('GRANT CONNECT, CREATE ON DATABASE %I TO tenantflow_owner', :'db') \gexec
+-- Under Row-Level Security an index can serve a filter only when the filter's
+-- functions are LEAKPROOF. These three cannot reveal a row through an error
+-- or a side effect (textlike can fail only on its pattern, which the server
+-- escapes), so marking them lets the item list's q and attributes filters use
+-- their GIN indexes. Per database, idempotent.
+ALTER FUNCTION pg_catalog.textlike(text, text) LEAKPROOF;
+ALTER FUNCTION pg_catalog.lower(text) LEAKPROOF;
+ALTER FUNCTION pg_catalog.jsonb_contains(jsonb, jsonb) LEAKPROOF;
 SQL
 }
 

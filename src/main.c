@@ -39,6 +39,7 @@ static void usage(void)
            "       tenantflow operator create [NAME]   create an operator, print its token\n"
            "       tenantflow keygen [KID]             print a new signing key line\n"
            "       tenantflow routes                   print the route table as JSON\n"
+           "       tenantflow sql NAME [FILTERS]       print a hot query's SQL (for EXPLAIN)\n"
            "       tenantflow --version | --help\n\n");
     tf_config_usage();
 }
@@ -154,6 +155,8 @@ static int serve(const tf_config *cfg)
     tf_server_deps deps = {.router = router, .pool = pool, .keys = keys};
     /* Background jobs of every module are added here, before start. */
     jobs = tf_jobs_new(pool);
+    tf_job timers = workflows_timer_job(cfg->timer_interval_ms);
+    tf_jobs_add(jobs, &timers);
     if (!tf_jobs_start(jobs)) {
         fail(1, "cannot start background jobs");
         goto out;
@@ -221,6 +224,13 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "routes") == 0)
         return print_routes();
+    if (strcmp(cmd, "sql") == 0 && (argc == 3 || argc == 4)) {
+        const char *sql = workflows_sql(argv[2], argc == 4 ? argv[3] : NULL);
+        if (!sql)
+            return fail(EXIT_USAGE, "sql: timer-scan | list-items [filter,...]");
+        puts(sql);
+        return 0;
+    }
     if (tf_crypto_init() != 0)
         return fail(1, "libsodium failed to initialise");
     if (strcmp(cmd, "keygen") == 0) {

@@ -23,6 +23,7 @@ typedef struct tf_config {
     int log_level;              /* TENANTFLOW_LOG_LEVEL */
     unsigned timeout_s;         /* TENANTFLOW_IDLE_TIMEOUT */
     unsigned max_conns;         /* TENANTFLOW_MAX_CONNECTIONS */
+    unsigned timer_interval_ms; /* TENANTFLOW_TIMER_INTERVAL_MS */
 } tf_config;
 
 /* Fills cfg from the environment; on a bad value writes a message naming the

@@ -23,6 +23,7 @@ static const struct {
     {"TENANTFLOW_THREADS", "8", "HTTP worker threads (1-256)"},
     {"TENANTFLOW_DB_POOL_SIZE", "8", "database connections (1-512)"},
     {"TENANTFLOW_DB_POOL_WAIT_MS", "2000", "wait for a free connection before 503 (1-60000)"},
+    {"TENANTFLOW_TIMER_INTERVAL_MS", "1000", "how often SLA timers are checked (50-3600000)"},
     {"TENANTFLOW_MAX_BODY_BYTES", "1048576", "largest request body (1024-67108864)"},
     {"TENANTFLOW_SIGNING_KEY", NULL, "file of Ed25519 signing keys (required for serve)"},
     {"TENANTFLOW_TOKEN_TTL", "900", "access token lifetime in seconds (60-86400)"},
@@ -126,6 +127,9 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     if (!int_var("TENANTFLOW_MAX_CONNECTIONS", 16, 65536, &n, err, errsz))
         return false;
     cfg->max_conns = (unsigned)n;
+    if (!int_var("TENANTFLOW_TIMER_INTERVAL_MS", 50, 3600000, &n, err, errsz))
+        return false;
+    cfg->timer_interval_ms = (unsigned)n;
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     const char *lv = get("TENANTFLOW_LOG_LEVEL");
     cfg->log_level = -1;
