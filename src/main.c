@@ -20,6 +20,7 @@
 #include "tenantflow/log.h"
 #include "tenantflow/migrate.h"
 #include "tenantflow/ops.h"
+#include "tenantflow/reporting.h"
 #include "tenantflow/safety.h"
 #include "tenantflow/tenancy.h"
 #include "tenantflow/token.h"
@@ -56,7 +57,7 @@ static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys
            tenancy_register(router, err, errsz) &&
            access_register(router, keys, cfg->token_ttl_s, err, errsz) &&
            workflows_register(router, err, errsz) && audit_register(router, err, errsz) &&
-           events_register(router, err, errsz);
+           events_register(router, err, errsz) && reporting_register(router, err, errsz);
 }
 
 /* `tenantflow routes`: the route table as JSON, for the tests that must cover
@@ -152,6 +153,9 @@ static int serve(const tf_config *cfg)
     tf_server_deps deps = {.router = router, .pool = pool, .keys = keys};
     /* Background jobs of every module are added here, before start. */
     jobs = tf_jobs_new(pool);
+    reporting_subscribe();
+    tf_jobs_add(jobs, &reporting_partition_job);
+    tf_jobs_add(jobs, &reporting_rollup_job);
     if (!tf_jobs_start(jobs)) {
         fail(1, "cannot start background jobs");
         goto out;
