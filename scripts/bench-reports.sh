@@ -71,7 +71,7 @@ echo "loaded in $(( $(date +%s) - start )) s: $(psql -X -At "$admin" -c "SELECT 
 
 psql -X -q -At -v ON_ERROR_STOP=1 "$admin" <<SQL
 SET client_min_messages = notice;
-SELECT set_config('app.tenant_id', '$tenant', false);
+SELECT set_config('app.tenant_id', '$tenant', false) \\g /dev/null
 SET ROLE tenantflow_app;
 DO \$\$
 DECLARE
