@@ -21,6 +21,7 @@
 #include "tenantflow/log.h"
 #include "tenantflow/migrate.h"
 #include "tenantflow/ops.h"
+#include "tenantflow/reporting.h"
 #include "tenantflow/safety.h"
 #include "tenantflow/tenancy.h"
 #include "tenantflow/token.h"
@@ -59,7 +60,7 @@ static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys
            tenancy_register(router, err, errsz) &&
            access_register(router, keys, cfg->token_ttl_s, err, errsz) &&
            workflows_register(router, err, errsz) && audit_register(router, err, errsz) &&
-           events_register(router, err, errsz);
+           events_register(router, err, errsz) && reporting_register(router, err, errsz);
 }
 
 /* `tenantflow routes`: the route table as JSON, for the tests that must cover
@@ -157,6 +158,9 @@ static int serve(const tf_config *cfg)
     jobs = tf_jobs_new(pool);
     tf_job timers = workflows_timer_job(cfg->timer_interval_ms);
     tf_jobs_add(jobs, &timers);
+    reporting_subscribe();
+    tf_jobs_add(jobs, &reporting_partition_job);
+    tf_jobs_add(jobs, &reporting_rollup_job);
     if (!tf_jobs_start(jobs)) {
         fail(1, "cannot start background jobs");
         goto out;

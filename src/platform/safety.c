@@ -2,7 +2,9 @@
  * Start-up refusal: the server will not serve through a database role that
  * could see past Row-Level Security, or against a schema where some tenant
  * table is not protected by it. Each rule is one query; any row it returns is
- * a reason to stop, named in the message.
+ * a reason to stop, named in the message. Partitions are checked like any
+ * table: a query may name a partition directly, and then only the
+ * partition's own policies apply.
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +23,7 @@ static const struct {
     {"a table in a tenant schema lacks forced row-level security or a policy",
      "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
      " WHERE n.nspname IN ('tenancy','access','workflow','audit','events','reporting')"
-     " AND c.relkind IN ('r','p') AND NOT c.relispartition"
+     " AND c.relkind IN ('r','p')"
      " AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity"
      "      OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))"},
     {"a view in a tenant schema lacks security_invoker",

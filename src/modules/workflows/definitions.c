@@ -65,8 +65,13 @@ static void publish(tf_req *req, const char *key, bool must_be_new)
     json_t *after = json_pack("{s:s, s:I, s:s}", "key", key, "version", (json_int_t)version + 1,
                               "name", tf_json_str(body, "name"));
     audit_entry e = {"workflow.published", "workflow", key, NULL, after};
+    /* The event also carries the states, so subscribers (reporting) can keep
+     * their own copy of terminal flags and SLAs. */
+    json_t *event = json_deep_copy(after);
+    json_object_set(event, "states", json_object_get(body, "states"));
     bool ok = audit_record(tx, &o, &e, p) &&
-              events_publish(tx, &o, "workflow.published", NULL, after, p);
+              events_publish(tx, &o, "workflow.published", NULL, event, p);
+    json_decref(event);
     json_decref(after);
     if (!ok)
         return;
