@@ -23,6 +23,8 @@ typedef struct tf_config {
     int log_level;              /* TENANTFLOW_LOG_LEVEL */
     unsigned timeout_s;         /* TENANTFLOW_IDLE_TIMEOUT */
     unsigned max_conns;         /* TENANTFLOW_MAX_CONNECTIONS */
+    bool webhook_allow_private; /* TENANTFLOW_WEBHOOK_ALLOW_PRIVATE */
+    double webhook_retry_scale; /* TENANTFLOW_WEBHOOK_RETRY_SCALE */
 } tf_config;
 
 /* Fills cfg from the environment; on a bad value writes a message naming the
