@@ -11,7 +11,8 @@
     X(crypto)             \
     X(token)              \
     X(router)             \
-    X(tokencache)
+    X(tokencache)         \
+    X(audit_events)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)

@@ -138,7 +138,7 @@ const char *events_url_refusal(const char *url, bool allow_private)
         return "must be at most 2000 characters";
     CURLU *u = curl_url();
     const char *why = NULL;
-    char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL;
+    char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL, *zone = NULL;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
@@ -148,6 +148,8 @@ const char *events_url_refusal(const char *url, bool allow_private)
     } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
                curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
         why = "must not carry credentials";
+    } else if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
+        why = "must not use an IPv6 zone";
     } else {
         why = judge_host(host, allow_private);
     }
@@ -155,6 +157,7 @@ const char *events_url_refusal(const char *url, bool allow_private)
     curl_free(host);
     curl_free(user);
     curl_free(password);
+    curl_free(zone);
     curl_url_cleanup(u);
     return why;
 }

@@ -234,7 +234,7 @@ static void deliver(const struct message *m, const unsigned char secret[EVENTS_S
 {
     long long ts = (long long)time(NULL);
     size_t body_len = strlen(m->body);
-    char *sig = events_sign(secret, m->id, ts, m->body, body_len);
+    char *sig = events_sign(secret, EVENTS_SECRET_BYTES, m->id, ts, m->body, body_len);
     char h_id[96], h_ts[64], h_sig[128];
     snprintf(h_id, sizeof h_id, "webhook-id: %s", m->id);
     snprintf(h_ts, sizeof h_ts, "webhook-timestamp: %lld", ts);

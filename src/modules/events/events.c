@@ -157,11 +157,11 @@ bool events_secret_open(const char *webhook_id, const unsigned char *box, size_t
            mlen == EVENTS_SECRET_BYTES;
 }
 
-char *events_sign(const unsigned char secret[EVENTS_SECRET_BYTES], const char *id,
+char *events_sign(const unsigned char *secret, size_t secret_len, const char *id,
                   long long timestamp, const char *body, size_t body_len)
 {
     crypto_auth_hmacsha256_state st;
-    crypto_auth_hmacsha256_init(&st, secret, EVENTS_SECRET_BYTES);
+    crypto_auth_hmacsha256_init(&st, secret, secret_len);
     char ts[24];
     int tn = snprintf(ts, sizeof ts, "%lld", timestamp);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)id, strlen(id));

@@ -43,7 +43,7 @@ bool events_secret_open(const char *webhook_id, const unsigned char *box, size_t
                         unsigned char secret[EVENTS_SECRET_BYTES]) TF_MUST_CHECK;
 
 /* Standard Webhooks signature "v1,<base64>" of id.timestamp.body (malloc'd). */
-char *events_sign(const unsigned char secret[EVENTS_SECRET_BYTES], const char *id,
+char *events_sign(const unsigned char *secret, size_t secret_len, const char *id,
                   long long timestamp, const char *body, size_t body_len);
 
 /* Delay before attempt number `next` (2..10) in milliseconds, jittered and

@@ -92,20 +92,23 @@ void webhooks_create(tf_req *req)
     };
     tf_problem *p = tf_req_problem(req);
     json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    if (!body)
         return;
-    const char *url = tf_json_str(body, "url");
-    const char *why = events_url_refusal(url, events_cfg.allow_private);
+    /* Every problem is collected: shape errors, then the values that have
+     * the right type. */
+    (void)tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p);
+    const char *url = json_string_value(json_object_get(body, "url"));
+    const char *why = url ? events_url_refusal(url, events_cfg.allow_private) : NULL;
     if (why)
         tf_problem_invalid(p, "/url", "%s", why);
     const json_t *types = json_object_get(body, "event_types");
-    if (json_array_size(types) == 0 || json_array_size(types) > 50)
+    if (json_is_array(types) && (json_array_size(types) == 0 || json_array_size(types) > 50))
         tf_problem_invalid(p, "/event_types", "must list 1 to 50 event types");
     size_t i;
     const json_t *t;
     json_array_foreach(types, i, t)
     {
-        if (!event_type_ok(json_string_value(t))) {
+        if (json_is_string(t) && !event_type_ok(json_string_value(t))) {
             char at[48];
             snprintf(at, sizeof at, "/event_types/%zu", i);
             tf_problem_invalid(p, at, "must be an event type like item.created, or *");
