@@ -4,6 +4,7 @@
  * are the operator's tools. Every setting comes from the environment.
  */
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +90,7 @@ static int print_routes(void)
     return 0;
 }
 
-static bool cursor_key_from(const char *path)
+static bool cursor_key_from(const char *path, const tf_config *cfg)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -98,6 +99,9 @@ static bool cursor_key_from(const char *path)
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     tf_cursor_set_key(buf, n);
+    events_config ecfg = {cfg->webhook_allow_private, cfg->webhook_retry_scale};
+    events_init(buf, n, &ecfg);
+    sodium_memzero(buf, sizeof buf);
     return true;
 }
 
@@ -114,7 +118,7 @@ static int serve(const tf_config *cfg)
         snprintf(msg, sizeof msg, "TENANTFLOW_SIGNING_KEY: %s", err);
         return fail(EXIT_USAGE, msg);
     }
-    if (!cursor_key_from(cfg->signing_key)) {
+    if (!cursor_key_from(cfg->signing_key, cfg)) {
         tf_keyset_free(keys);
         return fail(EXIT_USAGE, "TENANTFLOW_SIGNING_KEY: cannot read the file");
     }
@@ -161,6 +165,8 @@ static int serve(const tf_config *cfg)
     reporting_subscribe();
     tf_jobs_add(jobs, &reporting_partition_job);
     tf_jobs_add(jobs, &reporting_rollup_job);
+    audit_jobs_add(jobs);
+    events_jobs_add(jobs, cfg->database_url);
     if (!tf_jobs_start(jobs)) {
         fail(1, "cannot start background jobs");
         goto out;
@@ -186,6 +192,7 @@ static int serve(const tf_config *cfg)
     rc = 0;
 out:
     tf_jobs_free(jobs);
+    events_shutdown();
     tf_router_free(router);
     tf_pool_free(pool);
     tf_keyset_free(keys);

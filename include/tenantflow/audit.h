@@ -1,11 +1,14 @@
 /*
- * Audit module: the append-only trail of every change.
+ * Audit module: the append-only, tamper-evident trail of every change.
  *
  * Every module records its changes through audit_record(), with the same
  * transaction handle as the change itself, so the change and its record
  * commit or roll back together: if the record cannot be written, the change
  * fails. Never put secrets (passwords, key or webhook secrets, tokens) into
  * before/after.
+ *
+ * Records are sealed into a per-tenant hash chain shortly after they commit,
+ * by a background job (audit_jobs_add); see src/modules/audit/sealer.c.
  */
 #ifndef TENANTFLOW_AUDIT_H
 #define TENANTFLOW_AUDIT_H
@@ -16,6 +19,7 @@
 #include "tenantflow/auth.h"
 #include "tenantflow/db.h"
 #include "tenantflow/http.h"
+#include "tenantflow/jobs.h"
 
 typedef struct audit_entry {
     const char *action;        /* "<resource>.<verb>", e.g. "item.transitioned" */
@@ -31,5 +35,8 @@ bool audit_record(tf_tx *tx, const tf_origin *origin, const audit_entry *e, tf_p
     TF_MUST_CHECK;
 
 bool audit_register(tf_router *r, char *err, size_t errsz) TF_MUST_CHECK;
+
+/* Adds the sealer job ("audit.sealer"); call before tf_jobs_start. */
+void audit_jobs_add(tf_jobs *jobs);
 
 #endif

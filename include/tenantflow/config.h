@@ -24,6 +24,8 @@ typedef struct tf_config {
     unsigned timeout_s;         /* TENANTFLOW_IDLE_TIMEOUT */
     unsigned max_conns;         /* TENANTFLOW_MAX_CONNECTIONS */
     unsigned timer_interval_ms; /* TENANTFLOW_TIMER_INTERVAL_MS */
+    bool webhook_allow_private; /* TENANTFLOW_WEBHOOK_ALLOW_PRIVATE */
+    double webhook_retry_scale; /* TENANTFLOW_WEBHOOK_RETRY_SCALE */
 } tf_config;
 
 /* Fills cfg from the environment; on a bad value writes a message naming the

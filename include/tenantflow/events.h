@@ -2,7 +2,9 @@
  * Events module: the transactional outbox, the event feed and webhooks.
  *
  * events_publish() records a domain event in the caller's transaction, so an
- * event exists exactly when its change committed.
+ * event exists exactly when its change committed. After commit a sequencer
+ * gives it its feed position (GET /v1/events), and the webhook dispatcher
+ * delivers it to the tenant's subscriptions.
  */
 #ifndef TENANTFLOW_EVENTS_H
 #define TENANTFLOW_EVENTS_H
@@ -13,6 +15,7 @@
 #include "tenantflow/auth.h"
 #include "tenantflow/db.h"
 #include "tenantflow/http.h"
+#include "tenantflow/jobs.h"
 
 /* Records event `type` ("item.created", "item.transitioned", ...) with data
  * (borrowed) for the tenant tx is bound to. subject_id groups events that
@@ -28,5 +31,22 @@ typedef bool (*events_subscriber)(tf_tx *tx, const char *type, const char *subje
 void events_subscribe(events_subscriber fn);
 
 bool events_register(tf_router *r, char *err, size_t errsz) TF_MUST_CHECK;
+
+/* Webhook settings, from the environment (see config.h). */
+typedef struct events_config {
+    bool allow_private;  /* TENANTFLOW_WEBHOOK_ALLOW_PRIVATE */
+    double retry_scale;  /* TENANTFLOW_WEBHOOK_RETRY_SCALE, 1 in production */
+} events_config;
+
+/* Start-up, before any request or job: key material (the signing key file's
+ * bytes, borrowed) from which the webhook-secret encryption key is derived,
+ * and the settings. */
+void events_init(const unsigned char *key_material, size_t len, const events_config *cfg);
+
+/* Adds the sequencer, the LISTEN/NOTIFY listener and the webhook dispatcher
+ * (conninfo: the application role's URL, for their own connections). */
+void events_jobs_add(tf_jobs *jobs, const char *conninfo);
+/* After tf_jobs_free: closes the jobs' own connections. */
+void events_shutdown(void);
 
 #endif

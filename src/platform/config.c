@@ -31,6 +31,10 @@ static const struct {
     {"TENANTFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
     {"TENANTFLOW_IDLE_TIMEOUT", "60", "seconds before an idle connection is closed (1-3600)"},
     {"TENANTFLOW_MAX_CONNECTIONS", "4096", "simultaneous client connections (16-65536)"},
+    {"TENANTFLOW_WEBHOOK_ALLOW_PRIVATE", "0",
+     "1: webhooks may target loopback/private addresses (metadata never)"},
+    {"TENANTFLOW_WEBHOOK_RETRY_SCALE", "1",
+     "multiplies the webhook retry delays (0.000001-1; tests use 0.001)"},
 };
 
 void tf_config_usage(void)
@@ -130,6 +134,22 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     if (!int_var("TENANTFLOW_TIMER_INTERVAL_MS", 50, 3600000, &n, err, errsz))
         return false;
     cfg->timer_interval_ms = (unsigned)n;
+    const char *ap = get("TENANTFLOW_WEBHOOK_ALLOW_PRIVATE");
+    if (strcmp(ap, "0") != 0 && strcmp(ap, "1") != 0) {
+        snprintf(err, errsz, "TENANTFLOW_WEBHOOK_ALLOW_PRIVATE: \"%s\" is not 0 or 1", ap);
+        return false;
+    }
+    cfg->webhook_allow_private = ap[0] == '1';
+    const char *rs = get("TENANTFLOW_WEBHOOK_RETRY_SCALE");
+    char *rend = NULL;
+    errno = 0;
+    cfg->webhook_retry_scale = strtod(rs, &rend);
+    if (errno || rend == rs || *rend || !(cfg->webhook_retry_scale >= 0.000001) ||
+        cfg->webhook_retry_scale > 1) {
+        snprintf(err, errsz, "TENANTFLOW_WEBHOOK_RETRY_SCALE: \"%s\" is not a number in "
+                             "0.000001..1", rs);
+        return false;
+    }
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     const char *lv = get("TENANTFLOW_LOG_LEVEL");
     cfg->log_level = -1;

@@ -12,7 +12,8 @@
     X(token)              \
     X(router)             \
     X(tokencache)         \
-    X(reporting)
+    X(reporting)          \
+    X(audit_events)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)

@@ -1,9 +1,26 @@
 /*
- * The transactional outbox (see events.h).
+ * The transactional outbox and the event feed (see events.h).
+ *
+ * The one thing to know: an event's feed position is not its id. Ids are
+ * handed out when a transaction inserts, positions only after it commits (by
+ * the sequencer, sequencer.c), in batches that become visible in increasing
+ * order. A consumer that stores next_cursor (a position) and polls with it
+ * therefore never misses an event, however long its transaction ran.
+ *
+ * events_publish also NOTIFYs EVENTS_CHANNEL in the publishing transaction;
+ * PostgreSQL delivers the notification at commit, which wakes the sequencer
+ * (and, after it, the webhook dispatcher) in every server process.
  */
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "tenantflow/events.h"
+#include "internal.h"
+#include "tenantflow/cursor.h"
+
+events_config events_cfg = {false, 1.0};
 
 enum { MAX_SUBSCRIBERS = 8 };
 static events_subscriber subscribers[MAX_SUBSCRIBERS];
@@ -16,8 +33,9 @@ void events_subscribe(events_subscriber fn)
 }
 
 static tf_stmt insert_event = TF_STMT(
-    "INSERT INTO events.outbox (tenant_id, type, subject_id, actor_type, actor_id, data)"
-    " VALUES (platform.current_tenant(), $1, $2, $3, $4, $5::jsonb)", 5);
+    "WITH e AS (INSERT INTO events.outbox (tenant_id, type, subject_id, actor_type, actor_id, data)"
+    " VALUES (platform.current_tenant(), $1, $2, $3, $4, $5::jsonb) RETURNING 1)"
+    " SELECT pg_notify('" EVENTS_CHANNEL "', '') FROM e", 5);
 
 bool events_publish(tf_tx *tx, const tf_origin *o, const char *type, const char *subject_id,
                     const json_t *data, tf_problem *p)
@@ -33,10 +51,182 @@ bool events_publish(tf_tx *tx, const tf_origin *o, const char *type, const char 
     return r != NULL;
 }
 
+/* ---- GET /v1/events ----------------------------------------------------- */
+
+static tf_stmt feed = TF_STMT(
+    "SELECT o.position, events.render(o) FROM events.outbox o"
+    " WHERE o.tenant_id = platform.current_tenant() AND o.position > $1::bigint"
+    " AND ($2::text IS NULL OR o.type = $2) ORDER BY o.position LIMIT $3::integer", 3);
+
+void events_feed(tf_req *req)
+{
+    tf_problem *p = tf_req_problem(req);
+    int limit;
+    if (!tf_parse_limit(tf_req_query(req, "limit"), &limit, p))
+        limit = 50; /* the error is collected; keep validating the rest */
+    const char *type = tf_req_query(req, "type");
+    if (type && (strlen(type) == 0 || strlen(type) > 100))
+        tf_problem_bad_param(p, "type", "must be 1 to 100 characters");
+    const char *scope = tf_arena_printf(tf_req_arena(req), "%s|events|%s",
+                                        tf_tx_tenant(tf_req_tx(req)), type ? type : "");
+    json_int_t pos = 0;
+    const char *cursor = tf_req_query(req, "cursor");
+    if (cursor && !tf_failed(p)) {
+        json_t *c = tf_cursor_decode(scope, cursor, p);
+        json_t *v = json_object_get(c, "p");
+        if (c && (!json_is_integer(v) || json_integer_value(v) < 0))
+            tf_problem_bad_param(p, "cursor", "not a cursor issued by this endpoint");
+        else if (c)
+            pos = json_integer_value(v);
+        json_decref(c);
+    }
+    if (tf_failed(p))
+        return;
+    char after[24], lim[16];
+    snprintf(after, sizeof after, "%lld", (long long)pos);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *params[] = {after, type, lim};
+    PGresult *r = tf_tx_exec(tf_req_tx(req), &feed, params, p);
+    if (!r)
+        return;
+    int n = PQntuples(r);
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, json_loads(tf_val(r, i, 1), 0, NULL));
+    if (n > 0)
+        pos = (json_int_t)tf_val_int(r, n - 1, 0);
+    json_t *c = json_pack("{s:I}", "p", pos);
+    char *enc = tf_cursor_encode(scope, c);
+    json_decref(c);
+    tf_reply_json(req, 200, json_pack("{s:o, s:s}", "data", data, "next_cursor", enc));
+    free(enc);
+}
+
+/* ---- secrets, signatures, retry schedule -------------------------------- */
+
+static unsigned char secret_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+static char secret_key_id[2 * EVENTS_KEY_ID_BYTES + 1];
+
+void events_init(const unsigned char *material, size_t len, const events_config *cfg)
+{
+    static const char label[] = "tenantflow-webhook-secret-v1";
+    crypto_generichash(secret_key, sizeof secret_key, material, len,
+                       (const unsigned char *)label, sizeof label - 1);
+    unsigned char id[EVENTS_KEY_ID_BYTES];
+    crypto_generichash(id, sizeof id, secret_key, sizeof secret_key, NULL, 0);
+    static const char hexd[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof id; i++) {
+        secret_key_id[2 * i] = hexd[id[i] >> 4];
+        secret_key_id[2 * i + 1] = hexd[id[i] & 15];
+    }
+    if (cfg)
+        events_cfg = *cfg;
+}
+
+const char *events_secret_key_id(void)
+{
+    return secret_key_id;
+}
+
+char *events_secret_seal(const char *webhook_id, const unsigned char secret[EVENTS_SECRET_BYTES])
+{
+    enum { NONCE = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+           MAC = crypto_aead_xchacha20poly1305_ietf_ABYTES };
+    unsigned char box[NONCE + EVENTS_SECRET_BYTES + MAC];
+    randombytes_buf(box, NONCE);
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(box + NONCE, &clen, secret, EVENTS_SECRET_BYTES,
+                                               (const unsigned char *)webhook_id,
+                                               strlen(webhook_id), NULL, box, secret_key);
+    char *hex = tf_xmalloc(2 * sizeof box + 1);
+    sodium_bin2hex(hex, 2 * sizeof box + 1, box, sizeof box);
+    return hex;
+}
+
+bool events_secret_open(const char *webhook_id, const unsigned char *box, size_t len,
+                        unsigned char secret[EVENTS_SECRET_BYTES])
+{
+    enum { NONCE = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+           MAC = crypto_aead_xchacha20poly1305_ietf_ABYTES };
+    unsigned long long mlen = 0;
+    if (len != NONCE + EVENTS_SECRET_BYTES + MAC)
+        return false;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(
+               secret, &mlen, NULL, box + NONCE, len - NONCE, (const unsigned char *)webhook_id,
+               strlen(webhook_id), box, secret_key) == 0 &&
+           mlen == EVENTS_SECRET_BYTES;
+}
+
+char *events_sign(const unsigned char *secret, size_t secret_len, const char *id,
+                  long long timestamp, const char *body, size_t body_len)
+{
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, secret, secret_len);
+    char ts[24];
+    int tn = snprintf(ts, sizeof ts, "%lld", timestamp);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)id, strlen(id));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)ts, (size_t)tn);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)".", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, body_len);
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_final(&st, mac);
+    size_t b64 = sodium_base64_ENCODED_LEN(sizeof mac, sodium_base64_VARIANT_ORIGINAL);
+    char *out = tf_xmalloc(3 + b64);
+    memcpy(out, "v1,", 3);
+    sodium_bin2base64(out + 3, b64, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
+    return out;
+}
+
+/* Standard Webhooks' example schedule: the delay before attempts 2..10. */
+static const long long schedule_s[] = {5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400};
+
+long long events_retry_delay_ms(int next)
+{
+    if (next < 2 || next > 10)
+        return -1;
+    double base = (double)schedule_s[next - 2] * 1000.0 * events_cfg.retry_scale;
+    double jitter = 0.8 + 0.4 * ((double)randombytes_uniform(1000001) / 1000000.0);
+    return (long long)(base * jitter);
+}
+
+/* ---- routes and jobs ---------------------------------------------------- */
+
+static const tf_route routes[] = {
+    {"GET", "/v1/events", "events:read", events_feed, "cursor,type,limit",
+     "The tenant's events in commit order; poll with next_cursor", 0},
+    {"POST", "/v1/webhooks", "webhooks:write", webhooks_create, NULL,
+     "Subscribe a URL to events (the signing secret is shown once)", 0},
+    {"GET", "/v1/webhooks", "webhooks:write", webhooks_list, "limit,cursor",
+     "List webhook subscriptions", 0},
+    {"DELETE", "/v1/webhooks/{id}", "webhooks:write", webhooks_delete, NULL,
+     "Delete a webhook subscription", 0},
+    {"GET", "/v1/webhooks/{id}/deliveries", "webhooks:write", webhooks_deliveries,
+     "limit,cursor", "A webhook's delivery attempts, newest first", 0},
+};
+
 bool events_register(tf_router *r, char *err, size_t errsz)
 {
-    (void)r;
-    (void)err;
-    (void)errsz;
-    return true; /* the feed and webhook routes come with the dispatcher */
+    return tf_router_add_all(r, routes, sizeof routes / sizeof *routes, err, errsz);
+}
+
+static const tf_job sequencer = {"events.sequencer", 250, events_sequence_round, NULL};
+static const tf_job listener = {"events.listener", 0, events_listen_round, NULL};
+static const tf_job dispatcher = {"webhooks.dispatcher", 1000, events_dispatch_round, NULL};
+
+void events_jobs_add(tf_jobs *jobs, const char *conninfo)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    events_listen_set_jobs(jobs, conninfo);
+    events_dispatch_set_conninfo(conninfo);
+    tf_jobs_add(jobs, &sequencer);
+    tf_jobs_add(jobs, &listener);
+    tf_jobs_add(jobs, &dispatcher);
+}
+
+void events_shutdown(void)
+{
+    events_listen_shutdown();
+    events_dispatch_shutdown();
+    curl_global_cleanup();
 }

@@ -1,0 +1,152 @@
+"""Event feed: shape, filters, cursors, and the classic trap: a consumer
+polling with next_cursor while many writers commit out of id order, one of
+them held open from psql, still sees every event exactly once, in commit
+order."""
+import os
+import subprocess
+import threading
+import time
+
+from harness import PURCHASE_ORDER, Failure, Tenant, check, eq, problem, psql, test
+
+
+def drain(t, cursor=None, type_=None, limit=50):
+    """Follows next_cursor until a page comes back empty; returns (events, cursor)."""
+    out = []
+    while True:
+        q = f"/v1/events?limit={limit}"
+        if cursor:
+            q += "&cursor=" + cursor
+        if type_:
+            q += "&type=" + type_
+        r = t.req("GET", q)
+        eq(r.status, 200, f"feed {r}")
+        check(r.json["next_cursor"], "next_cursor is never null")
+        out += r.json["data"]
+        if not r.json["data"]:
+            eq(r.json["next_cursor"], cursor or r.json["next_cursor"], "same position when empty")
+            return out, r.json["next_cursor"]
+        cursor = r.json["next_cursor"]
+
+
+def wait_feed(t, n, timeout=15, type_=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got, _ = drain(t, type_=type_)
+        if len(got) >= n:
+            return got
+        time.sleep(0.1)
+    raise Failure(f"feed has {len(got)} events, want {n}")
+
+
+@test
+def feed_shape_filters_and_cursors():
+    t = Tenant()
+    eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+    r = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "Desks",
+                                    "attributes": {"amount": 1, "vendor": "V"}})
+    item = r.json["id"]
+    eq(t.req("POST", f"/v1/items/{item}/transitions", {"transition": "submit"}).status, 200, "t")
+    events = wait_feed(t, 4)
+    eq([e["type"] for e in events],
+       ["tenant.created", "workflow.published", "item.created", "item.transitioned"], "types")
+    tr = events[3]
+    eq(sorted(tr), ["actor", "data", "id", "occurred_at", "type"], "event members")
+    eq(tr["data"]["transition"], {"name": "submit", "from": "draft", "to": "submitted"}, "data")
+    eq(tr["data"]["state"], "submitted", "item after the change")
+    eq(tr["actor"]["type"], "user", "actor")
+    check(tr["occurred_at"].endswith("Z"), "UTC")
+    only, cur = drain(t, type_="item.created")
+    eq([e["id"] for e in only], [events[2]["id"]], "type filter")
+    # Paging one at a time gives the same sequence.
+    one, end = drain(t, limit=1)
+    eq([e["id"] for e in one], [e["id"] for e in events], "limit=1 paging")
+    # The stored cursor keeps working: a new event appears after it.
+    eq(t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "B"}).status, 201, "i")
+    deadline = time.time() + 10
+    more = []
+    while not more and time.time() < deadline:
+        more, _ = drain(t, cursor=end)
+        time.sleep(0.05)
+    eq([e["type"] for e in more], ["item.created"], "resume after the stored cursor")
+    # Cursors are bound to tenant and filter.
+    problem(t.req("GET", "/v1/events?cursor=" + cur), 400)
+    problem(Tenant().req("GET", "/v1/events?cursor=" + end), 400)
+    for q in ("limit=0", "limit=x", "cursor=zzz", "type=", "since=1"):
+        problem(t.req("GET", "/v1/events?" + q), 400)
+
+
+@test
+def consumer_never_misses_events_committed_out_of_order():
+    t = Tenant()
+    eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+    # A writer that began first and commits last, held open from psql.
+    held = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", os.environ["TF_ADMIN_URL"]],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    held.stdin.write("BEGIN;\nINSERT INTO events.outbox (tenant_id, type, actor_type, data)"
+                     f" VALUES ('{t.id}', 'held.open', 'system', '{{}}');\n")
+    held.stdin.flush()
+    time.sleep(0.5)
+
+    seen, stop, errors = [], threading.Event(), []
+
+    def consume():
+        cursor = None
+        try:
+            while True:
+                final = stop.is_set()
+                q = "/v1/events?limit=7" + ("&cursor=" + cursor if cursor else "")
+                r = t.req("GET", q)
+                if r.status != 200:
+                    errors.append(r)
+                    return
+                seen.extend(e["id"] for e in r.json["data"])
+                cursor = r.json["next_cursor"]
+                if final and not r.json["data"]:
+                    return
+                if not r.json["data"]:
+                    time.sleep(0.02)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    def write(n):
+        try:
+            for i in range(n):
+                r = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": f"w{i}"})
+                if r.status != 201:
+                    errors.append(r)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    writers = [threading.Thread(target=write, args=(15,)) for _ in range(8)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    expected_before = 2 + 8 * 15  # tenant.created, workflow.published, the items
+    deadline = time.time() + 20
+    while len(seen) < expected_before and time.time() < deadline and not errors:
+        time.sleep(0.05)
+    eq(len(seen), expected_before, "later commits are in the feed while the old one is open")
+    held.stdin.write("COMMIT;\n")
+    held.stdin.close()
+    eq(held.wait(10), 0, "held transaction committed")
+    deadline = time.time() + 20
+    while len(seen) < expected_before + 1 and time.time() < deadline and not errors:
+        time.sleep(0.05)
+    stop.set()
+    consumer.join(30)
+    eq(errors, [], "no errors")
+    full = psql(f"SELECT id FROM events.outbox WHERE tenant_id = '{t.id}' ORDER BY position").split()
+    eq(len(full), expected_before + 1, "every event numbered")
+    eq(len(set(seen)), len(seen), "no duplicates")
+    eq(seen, full, "the consumer's sequence is the whole feed in position order")
+    held_id = psql(f"SELECT id FROM events.outbox WHERE tenant_id = '{t.id}'"
+                   " AND type = 'held.open'").strip()
+    eq(seen[-1], held_id, "the event committed last comes last (commit order)")
+    # Ids were handed out in another order than commits: the trap was real.
+    by_id = psql(f"SELECT id FROM events.outbox WHERE tenant_id = '{t.id}' ORDER BY id").split()
+    check(by_id != full, "id order differs from commit order")

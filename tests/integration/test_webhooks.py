@@ -1,0 +1,298 @@
+"""Webhooks: signed deliveries checked by an independent implementation
+(Python hmac), retries with back-off and Retry-After, 410, order per item,
+at-least-once across kill -9, and the SSRF policy at creation and delivery."""
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import signal
+import threading
+import time
+
+import harness
+from harness import (PURCHASE_ORDER, Failure, Server, Tenant, check, eq, problem, psql,
+                     server, test)
+
+PRIVATE_OK = {"TENANTFLOW_WEBHOOK_ALLOW_PRIVATE": "1", "TENANTFLOW_WEBHOOK_RETRY_SCALE": "0.001"}
+
+
+class Receiver:
+    """A local HTTP receiver; `respond(n, event)` -> (status, headers) decides
+    each answer (n counts requests for that webhook-id, from 1)."""
+
+    def __init__(self, respond=None, delay=0.0):
+        self.calls = []
+        self.lock = threading.Lock()
+        self.respond = respond or (lambda n, ev: (200, {}))
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if delay:
+                    time.sleep(delay)
+                h = {k.lower(): v for k, v in self.headers.items()}
+                with outer.lock:
+                    n = 1 + sum(1 for c in outer.calls if c["id"] == h.get("webhook-id"))
+                    call = {"id": h.get("webhook-id"), "ts": h.get("webhook-timestamp"),
+                            "sig": h.get("webhook-signature"), "body": body,
+                            "event": json.loads(body), "at": time.time(), "n": n}
+                    outer.calls.append(call)
+                status, extra = outer.respond(n, call["event"])
+                call["status"] = status
+                self.send_response(status)
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def ok_events(self):
+        with self.lock:
+            return [c for c in self.calls if 200 <= c["status"] < 300]
+
+    def wait(self, pred, timeout=20, what="deliveries"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if pred(list(self.calls)):
+                    return
+            time.sleep(0.05)
+        raise Failure(f"timed out waiting for {what}: {[(c['event']['type'], c['status']) for c in self.calls]}")
+
+
+def valid_signature(secret, call):
+    key = base64.b64decode(secret[len("whsec_"):])
+    signed = f"{call['id']}.{call['ts']}.".encode() + call["body"]
+    want = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return call["sig"] == "v1," + want
+
+
+def own_server(**env):
+    harness.stop_shared()  # the shared server must not be the active dispatcher
+    return Server(**dict(PRIVATE_OK, **env))
+
+
+def subscribe(t, url, types):
+    r = t.req("POST", "/v1/webhooks", {"url": url, "event_types": types})
+    eq(r.status, 201, f"create webhook {r}")
+    return r.json
+
+
+def item(t, title="x"):
+    r = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": title,
+                                    "attributes": {"amount": 1, "vendor": "V"}})
+    eq(r.status, 201, f"item {r}")
+    return r.json["id"]
+
+
+@test
+def signed_delivery_checked_independently():
+    rec = Receiver()
+    with own_server() as srv:
+        t = Tenant(srv)
+        eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+        hook = subscribe(t, rec.url, ["item.created", "item.transitioned"])
+        secret = hook["secret"]
+        check(secret.startswith("whsec_"), "Standard Webhooks secret format")
+        listed = t.req("GET", "/v1/webhooks").json["data"]
+        eq([h["id"] for h in listed], [hook["id"]], "listed")
+        check("secret" not in listed[0], "secret shown once only")
+        i = item(t)
+        eq(t.req("POST", f"/v1/items/{i}/transitions", {"transition": "submit"}).status, 200, "t")
+        rec.wait(lambda c: len(c) >= 2)
+        calls = rec.ok_events()
+        eq([c["event"]["type"] for c in calls], ["item.created", "item.transitioned"], "order")
+        for c in calls:
+            check(valid_signature(secret, c), f"signature verifies independently: {c['sig']}")
+            check(abs(int(c["ts"]) - time.time()) < 60, "timestamp is now")
+            eq(c["event"]["data"]["id"], i, "event body")
+        check(not valid_signature("whsec_" + base64.b64encode(b"x" * 32).decode(), calls[0]),
+              "a wrong secret does not verify")
+        feed = t.req("GET", "/v1/events?type=item.created").json["data"]
+        eq(calls[0]["event"], feed[0], "the body is the feed's event")
+        # The secret is stored sealed: neither it nor its bytes are in the database or trail.
+        raw = base64.b64decode(secret[6:]).hex()
+        dump = psql(f"SELECT encode(secret_box, 'hex') FROM events.webhooks WHERE id = '{hook['id']}'")
+        check(raw not in dump, "secret not stored in clear")
+        trail = psql(f"SELECT changes::text FROM audit.records WHERE resource_id = '{hook['id']}'")
+        check(secret not in trail and "secret" not in trail, "secret not in the audit trail")
+        d = t.req("GET", f"/v1/webhooks/{hook['id']}/deliveries").json["data"]
+        eq(sorted(x["status_code"] for x in d), [200, 200], "deliveries recorded")
+        eq(sorted(d[0]), ["at", "attempt", "duration_ms", "error", "event_id", "id",
+                          "message_id", "status_code"], "delivery record members")
+    rec.close()
+
+
+@test
+def retries_after_500_in_order_per_item_and_retry_after():
+    # item.created of the first item fails twice with 500, then succeeds;
+    # its transition must not overtake it. A 503 with Retry-After: 2 delays.
+    def respond(n, ev):
+        if ev["type"] == "item.created" and ev["data"]["title"] == "first" and n <= 2:
+            return 500, {}
+        if ev["type"] == "item.created" and ev["data"]["title"] == "slow" and n == 1:
+            return 503, {"Retry-After": "2"}
+        return 200, {}
+    rec = Receiver(respond)
+    with own_server() as srv:
+        t = Tenant(srv)
+        eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+        hook = subscribe(t, rec.url, ["item.created", "item.transitioned"])
+        a = item(t, "first")
+        eq(t.req("POST", f"/v1/items/{a}/transitions", {"transition": "submit"}).status, 200, "t")
+        item(t, "slow")
+        rec.wait(lambda c: sum(1 for x in c if x["status"] == 200) >= 3, timeout=30)
+        calls = list(rec.calls)
+        first = [c for c in calls if c["event"]["data"].get("title") == "first"
+                 and c["event"]["type"] == "item.created"]
+        eq([c["status"] for c in first], [500, 500, 200], "retried after 500")
+        eq(len({c["id"] for c in first}), 1, "same webhook-id on every attempt")
+        check(all(valid_signature(hook["secret"], c) for c in first), "each attempt signed")
+        order = [c["event"]["type"] for c in calls if c["event"]["data"]["id"] == a
+                 and c["status"] == 200]
+        eq(order, ["item.created", "item.transitioned"], "in order per item")
+        trans = [c for c in calls if c["event"]["type"] == "item.transitioned"][0]
+        check(trans["at"] >= first[-1]["at"], "the transition waited for the creation")
+        slow = [c for c in calls if c["event"]["data"].get("title") == "slow"]
+        eq([c["status"] for c in slow], [503, 200], "503 then success")
+        check(slow[1]["at"] - slow[0]["at"] >= 1.9, "Retry-After honoured")
+        d = t.req("GET", f"/v1/webhooks/{hook['id']}/deliveries?limit=200").json["data"]
+        mine = sorted((x["attempt"], x["status_code"]) for x in d
+                      if x["message_id"] == first[0]["id"])
+        eq(mine, [(1, 500), (2, 500), (3, 200)], "attempts listed")
+    rec.close()
+
+
+@test
+def gives_up_after_ten_attempts_and_410_disables():
+    rec = Receiver(lambda n, ev: (500, {}) if ev["data"]["title"] == "never" else (410, {}))
+    with own_server(TENANTFLOW_WEBHOOK_RETRY_SCALE="0.00001") as srv:
+        t = Tenant(srv)
+        eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+        hook = subscribe(t, rec.url, ["item.created"])
+        item(t, "never")
+        rec.wait(lambda c: len(c) >= 10, timeout=40, what="ten attempts")
+        time.sleep(1.5)
+        eq(len(rec.calls), 10, "no eleventh attempt")
+        st = psql(f"SELECT status FROM events.messages WHERE webhook_id = '{hook['id']}'").strip()
+        eq(st, "failed", "marked failed")
+        item(t, "gone")
+        rec.wait(lambda c: any(x["status"] == 410 for x in c))
+        time.sleep(0.5)
+        listed = t.req("GET", "/v1/webhooks").json["data"][0]
+        eq(listed["status"], "disabled", "410 disables the subscription")
+        n = len(rec.calls)
+        item(t, "after")
+        time.sleep(1.5)
+        eq(len(rec.calls), n, "a disabled subscription gets nothing")
+    rec.close()
+
+
+@test
+def each_event_arrives_after_kill_9_and_restart():
+    rec = Receiver(delay=0.03)
+    srv = own_server()
+    t = Tenant(srv)
+    eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+    subscribe(t, rec.url, ["item.created"])
+    ids = [item(t, f"k{i}") for i in range(40)]
+    rec.wait(lambda c: len(c) >= 5)
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait()
+    srv.log.close()
+    before = len(rec.calls)
+    check(before < 40, f"killed mid-way ({before} delivered)")
+    with Server(**PRIVATE_OK):
+        rec.wait(lambda c: {x["event"]["data"]["id"] for x in c} >= set(ids), timeout=40,
+                 what="every event after restart")
+    by_event = {}
+    for c in rec.calls:
+        by_event.setdefault(c["event"]["id"], set()).add(c["id"])
+    eq(len(by_event), 40, "every event delivered")
+    check(all(len(v) == 1 for v in by_event.values()),
+          "duplicates only with the same webhook-id")
+    rec.close()
+
+
+SSRF_REFUSED = [
+    "http://127.0.0.1/", "http://localhost:8080/", "http://2130706433/", "http://0x7f000001/",
+    "http://0177.0.0.1/", "http://127.1/", "http://[::1]/", "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:7f00:1]/", "http://10.1.2.3/", "http://172.16.0.1/", "http://192.168.0.1/",
+    "http://169.254.1.1/", "http://0.0.0.0/", "http://[::]/", "http://224.0.0.1/",
+    "http://[fe80::1]/", "http://[fc00::1]/", "http://100.64.0.1/",
+]
+METADATA = [
+    "http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://0xa9fea9fe/",
+    "http://0251.0376.0251.0376/", "http://169.254.43518/", "http://[fd00:ec2::254]/",
+    "http://[::ffff:169.254.169.254]/", "http://[::ffff:a9fe:a9fe]/",
+    "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:a9fe:a9fe::1]/",
+]
+MALFORMED = ["ftp://93.184.215.14/", "not a url", "http://user:pw@93.184.215.14/", "/relative"]
+
+
+@test
+def ssrf_spellings_refused_at_creation():
+    t = Tenant()
+    for url in SSRF_REFUSED + METADATA + MALFORMED:
+        p = problem(t.req("POST", "/v1/webhooks", {"url": url, "event_types": ["*"]}), 422)
+        eq([e["pointer"] for e in p["errors"]], ["/url"], f"{url} refused at /url")
+    eq(t.req("GET", "/v1/webhooks").json["data"], [], "nothing created")
+    r = t.req("POST", "/v1/webhooks", {"url": "https://93.184.215.14/x", "event_types": ["*"]})
+    eq(r.status, 201, f"a public address is accepted {r}")
+    # Body validation collects everything.
+    p = problem(t.req("POST", "/v1/webhooks", {"url": "http://10.0.0.1/", "event_types": [],
+                                               "colour": 1}), 422)
+    eq(sorted(e["pointer"] for e in p["errors"]), ["/colour", "/event_types", "/url"], "all")
+    p = problem(t.req("POST", "/v1/webhooks", {"url": "https://93.184.215.14/",
+                                               "event_types": ["item.created", "Bad Type"]}), 422)
+    eq([e["pointer"] for e in p["errors"]], ["/event_types/1"], "bad type pointer")
+    problem(t.req("DELETE", "/v1/webhooks/not-a-uuid"), 404)
+    problem(Tenant().req("DELETE", f"/v1/webhooks/{r.json['id']}"), 404)
+    problem(t.req("GET", "/v1/webhooks/00000000-0000-0000-0000-000000000000/deliveries"), 404)
+    eq(t.req("DELETE", f"/v1/webhooks/{r.json['id']}").status, 204, "delete")
+    problem(t.req("DELETE", f"/v1/webhooks/{r.json['id']}"), 404)
+
+
+@test
+def private_allowed_by_configuration_but_metadata_never():
+    with own_server() as srv:
+        t = Tenant(srv)
+        for url in METADATA:
+            problem(t.req("POST", "/v1/webhooks", {"url": url, "event_types": ["*"]}), 422)
+        for url in ("http://127.0.0.1:9/", "http://2130706433:9/", "http://[::1]:9/"):
+            eq(t.req("POST", "/v1/webhooks", {"url": url, "event_types": ["none.x"]}).status,
+               201, f"{url} allowed by configuration")
+
+
+@test
+def private_target_refused_again_at_delivery():
+    rec = Receiver()
+    srv = own_server()
+    t = Tenant(srv)
+    eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+    hook = subscribe(t, rec.url, ["item.created"])
+    srv.stop()
+    with Server(TENANTFLOW_WEBHOOK_RETRY_SCALE="0.001") as strict:
+        t.srv = strict
+        item(t)
+        deadline = time.time() + 20
+        d = []
+        while time.time() < deadline and not d:
+            d = t.req("GET", f"/v1/webhooks/{hook['id']}/deliveries").json["data"]
+            time.sleep(0.1)
+        check(d and "refused" in (d[0]["error"] or ""), f"refused at delivery: {d}")
+        eq(d[0]["status_code"], None, "never connected")
+        eq(rec.calls, [], "the receiver saw nothing")
+    rec.close()
