@@ -86,6 +86,16 @@ for s in get list create transition; do
         rows+=("$s|$c|$line|${pg[$s]}|$((after - before))")
     done
 done
+# Transition throughput with auditing and events on: one tenant vs ten.
+one=$(run_wrk transition1 64)
+ten=$(grep '^transition|64|' <<<"$(printf '%s\n' "${rows[@]}")" | cut -d'|' -f3)
 idle=$(python3 scripts/bench_idle.py 127.0.0.1 "$http_port" 1000 "$server_pid")
 
 python3 scripts/bench_parse.py table "$hz" "$DURATION" "$rss_idle" "$rss_load" "$idle" "${rows[@]}"
+python3 - "$one" "$ten" <<'PY'
+import sys
+one, ten = float(sys.argv[1].split("|")[0]), float(sys.argv[2] or 0)
+share = f"{one / ten:.0%}" if ten else "n/a"
+print(f"Transitions at 64 connections, one tenant: {one:.0f}/s; ten tenants: {ten:.0f}/s "
+      f"(one tenant = {share} of ten; target >= 80 %).")
+PY
