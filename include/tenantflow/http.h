@@ -104,6 +104,10 @@ void tf_reply_json(tf_req *req, int status, json_t *body);
 void tf_reply_text(tf_req *req, int status, const char *content_type, const char *body,
                    size_t len);
 void tf_reply_header(tf_req *req, const char *name, const char *value);
+/* 200 with {"data": [...], "next_cursor": ...} where each element is the JSON
+ * text in column col of the first count rows of r (rendered by SQL), and
+ * next_cursor a base64url cursor or NULL. */
+void tf_reply_list(tf_req *req, const PGresult *r, int col, int count, const char *next_cursor);
 /* Marks the request failed with its current problem (see tf_req_problem). */
 bool tf_req_failed(tf_req *req);
 

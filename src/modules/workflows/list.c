@@ -317,17 +317,13 @@ void wf_list_items(tf_req *req)
     if (!r)
         return;
     int rows = PQntuples(r);
-    json_t *data = json_array();
-    for (int i = 0; i < rows && i < limit; i++)
-        json_array_append_new(data, json_loads(tf_val(r, i, 0), 0, NULL));
-    json_t *next = json_null();
+    char *next = NULL;
     if (rows > limit) {
         json_t *c = json_pack("{s:s, s:s}", "t", tf_val(r, limit - 1, 2), "i",
                               tf_val(r, limit - 1, 3));
-        char *enc = tf_cursor_encode(scope, c);
+        next = tf_cursor_encode(scope, c);
         json_decref(c);
-        next = json_string(enc);
-        free(enc);
     }
-    tf_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    tf_reply_list(req, r, 0, rows < limit ? rows : limit, next);
+    free(next);
 }
