@@ -71,6 +71,10 @@ PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_pro
 bool tf_tx_exec_many(tf_tx *tx, size_t n, tf_stmt *const *stmts,
                      const char *const *const *params, PGresult **out, tf_problem *p)
     TF_MUST_CHECK;
+/* Queues a write whose result nobody reads (audit records, outbox rows,
+ * report facts); it runs just before COMMIT, in the same round trip, and its
+ * failure fails the commit. params are copied. */
+void tf_tx_defer(tf_tx *tx, tf_stmt *stmt, const char *const *params);
 /* Like tf_tx_exec, for statements that must touch exactly one row: zero rows
  * becomes a 404 problem with not_found_detail. */
 PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,

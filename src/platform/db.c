@@ -36,10 +36,18 @@ struct tf_pool {
     pthread_cond_t freed;
 };
 
+struct deferred {
+    struct deferred *next;
+    tf_stmt *stmt;
+    const char **params; /* copies in the arena */
+};
+
 struct tf_tx {
     tf_pool *pool;
     struct slot *slot;
     tf_arena *arena;
+    struct deferred *deferred, **deferred_tail;
+    size_t ndeferred;
     bool done;
     char tenant[40];
     char sqlstate[6];
@@ -194,7 +202,8 @@ static void clear_result(void *ptr)
 
 static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p);
 static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
-                     const char *const *const *params, PGresult **out, tf_problem *p);
+                     const char *const *const *params, PGresult **out, bool commit,
+                     tf_problem *p);
 
 tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_problem *p)
 {
@@ -239,7 +248,7 @@ static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p)
     tf_stmt *stmts[] = {&set_ctx_stmt};
     const char *const *plist[] = {params};
     PGresult *out[1];
-    return pipeline(tx, true, 1, stmts, plist, out, p);
+    return pipeline(tx, true, 1, stmts, plist, out, false, p);
 }
 
 static tf_stmt set_tenant_stmt = TF_STMT("SELECT set_config('app.tenant_id', $1, true)", 1);
@@ -334,22 +343,22 @@ PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_pro
 }
 
 /*
- * Sends n prepared statements (after a BEGIN when begin is set) in one
- * round trip with libpq's pipeline mode, then reads every result up to the
- * sync point, so the connection is never left mid-pipeline. The first
- * failure sets p; the statements after it were not executed.
+ * Sends n prepared statements (after a BEGIN when begin is set, followed by
+ * COMMIT when commit is set) in one round trip with libpq's pipeline mode,
+ * then reads every result up to the sync point, so the connection is never
+ * left mid-pipeline. The first failure sets p; the statements after it were
+ * not executed (PostgreSQL aborts the rest of the pipeline). out may be NULL
+ * when the results are not wanted.
  */
 static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
-                     const char *const *const *params, PGresult **out, tf_problem *p)
+                     const char *const *const *params, PGresult **out, bool commit,
+                     tf_problem *p)
 {
     PGconn *c = tx->slot->conn;
-    char names[8][16];
-    if (n > 8) {
-        tf_problem_internal(p, "pipeline of %zu statements", n);
-        return false;
-    }
+    char (*names)[16] = n ? tf_arena_alloc(tx->arena, n * sizeof *names) : NULL;
     for (size_t i = 0; i < n; i++) {
-        out[i] = NULL;
+        if (out)
+            out[i] = NULL;
         if (!prepare(tx, stmts[i], names[i], p))
             return false;
     }
@@ -358,9 +367,12 @@ static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
         sent = PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1;
     for (size_t i = 0; sent && i < n; i++)
         sent = PQsendQueryPrepared(c, names[i], stmts[i]->nparams, params[i], NULL, NULL, 0) == 1;
+    if (sent && commit)
+        sent = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
     sent = sent && PQpipelineSync(c) == 1;
     bool ok = sent, synced = false;
-    size_t k = 0; /* index of the statement whose results come next */
+    size_t first = begin ? 1 : 0; /* results before the statements */
+    size_t k = 0;                 /* index of the result that comes next */
     for (int nulls = 0; sent && !synced;) {
         PGresult *r = PQgetResult(c);
         if (!r) {
@@ -370,12 +382,17 @@ static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
         }
         nulls = 0;
         ExecStatusType st = PQresultStatus(r);
+        bool is_stmt = k >= first && k < first + n;
         if (st == PGRES_PIPELINE_SYNC) {
             synced = true;
         } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-            bool is_begin = begin && k == 0;
-            if (!is_begin) {
-                out[k - (begin ? 1 : 0)] = r;
+            /* COMMIT of an aborted transaction reports "ROLLBACK". */
+            if (commit && k == first + n && strcmp(PQcmdStatus(r), "COMMIT") != 0 && ok) {
+                fail(tx, r, "COMMIT", p);
+                ok = false;
+            }
+            if (is_stmt && out) {
+                out[k - first] = r;
                 tf_arena_defer(tx->arena, clear_result, r);
                 k++;
                 continue;
@@ -385,7 +402,7 @@ static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
             /* The first real error explains the failure; the statements
              * after it only report PGRES_PIPELINE_ABORTED. */
             if (st != PGRES_PIPELINE_ABORTED && ok)
-                fail(tx, r, begin && k == 0 ? "BEGIN" : stmts[k - (begin ? 1 : 0)]->sql, p);
+                fail(tx, r, is_stmt ? stmts[k - first]->sql : k < first ? "BEGIN" : "COMMIT", p);
             ok = false;
             k++;
         }
@@ -401,6 +418,22 @@ static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
     return ok && synced;
 }
 
+void tf_tx_defer(tf_tx *tx, tf_stmt *stmt, const char *const *params)
+{
+    struct deferred *d = tf_arena_alloc(tx->arena, sizeof *d);
+    d->next = NULL;
+    d->stmt = stmt;
+    d->params = tf_arena_alloc(tx->arena, (size_t)(stmt->nparams ? stmt->nparams : 1) *
+                                              sizeof *d->params);
+    for (int i = 0; i < stmt->nparams; i++)
+        d->params[i] = params[i] ? tf_arena_strdup(tx->arena, params[i]) : NULL;
+    if (!tx->deferred_tail)
+        tx->deferred_tail = &tx->deferred;
+    *tx->deferred_tail = d;
+    tx->deferred_tail = &d->next;
+    tx->ndeferred++;
+}
+
 bool tf_tx_exec_many(tf_tx *tx, size_t n, tf_stmt *const *stmts,
                      const char *const *const *params, PGresult **out, tf_problem *p)
 {
@@ -408,7 +441,7 @@ bool tf_tx_exec_many(tf_tx *tx, size_t n, tf_stmt *const *stmts,
         tf_problem_internal(p, "statement on a finished transaction");
         return false;
     }
-    return pipeline(tx, false, n, stmts, params, out, p);
+    return pipeline(tx, false, n, stmts, params, out, false, p);
 }
 
 PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
@@ -447,12 +480,16 @@ bool tf_tx_commit(tf_tx *tx, tf_problem *p)
         tf_problem_internal(p, "commit of a finished transaction");
         return false;
     }
-    PGresult *r = PQexec(tx->slot->conn, "COMMIT");
-    /* COMMIT of an aborted transaction reports "ROLLBACK": that is a failure. */
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0;
-    if (!ok)
-        fail(tx, r, "COMMIT", p);
-    PQclear(r);
+    /* Deferred writes and the COMMIT travel in one round trip. */
+    size_t n = tx->ndeferred;
+    tf_stmt **stmts = tf_arena_alloc(tx->arena, (n ? n : 1) * sizeof *stmts);
+    const char *const **params = tf_arena_alloc(tx->arena, (n ? n : 1) * sizeof *params);
+    size_t i = 0;
+    for (struct deferred *d = tx->deferred; d; d = d->next, i++) {
+        stmts[i] = d->stmt;
+        params[i] = d->params;
+    }
+    bool ok = pipeline(tx, false, n, stmts, params, NULL, true, p);
     tx->done = true;
     release(tx->pool, tx->slot);
     return ok;

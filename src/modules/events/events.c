@@ -43,12 +43,13 @@ bool events_publish(tf_tx *tx, const tf_origin *o, const char *type, const char 
     char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *params[] = {type, subject_id, tf_actor_type_name(o->actor_type), o->actor_id,
                             text ? text : "null"};
-    PGresult *r = tf_tx_exec(tx, &insert_event, params, p);
+    /* Written with the COMMIT (same transaction, one round trip). */
+    tf_tx_defer(tx, &insert_event, params);
     free(text);
-    for (size_t i = 0; r && i < nsubscribers; i++)
+    for (size_t i = 0; i < nsubscribers; i++)
         if (!subscribers[i](tx, type, subject_id, data, p))
             return false;
-    return r != NULL;
+    return true;
 }
 
 /* ---- GET /v1/events ----------------------------------------------------- */
