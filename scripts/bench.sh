@@ -20,7 +20,7 @@ server_pid=
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     pg_down "$tmp"
-    rm -rf "$tmp"
+    [ -n "${BENCH_KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 ulimit -n 8192 2>/dev/null || ulimit -n 4096
@@ -43,12 +43,48 @@ admin_url=$(socket_url postgres tenantflow "$tmp" "$port")
 "$BIN" migrate up >/dev/null
 operator=$("$BIN" operator create bench)
 
-"$BIN" serve 2>"$tmp/server.log" &
-server_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
+start_server() {
+    "$BIN" serve 2>>"$tmp/server.log" &
+    server_pid=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" || true; server_pid=; }
+start_server
 
 echo "seeding 10 tenants x 10,000 items ..." >&2
 python3 scripts/bench_seed.py "http://127.0.0.1:$http_port" "$operator" "$admin_url" "$tmp"
+
+# pgbench gets the statements the server is seen to run: one request of each
+# scenario with statement logging on, then the log becomes pgbench scripts.
+stop_server
+psql -X -q "$admin_url" -c "ALTER ROLE tenantflow_app SET log_statement = 'all'"
+start_server
+python3 - "$tmp" "$http_port" <<'PY'
+import json, sys, urllib.request
+d, port = sys.argv[1], sys.argv[2]
+s = json.load(open(f"{d}/sample.json"))
+item = s["captured"]["item"]
+def call(method, path, rid, body=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body else None)
+    req.add_header("Authorization", "Bearer " + s["token"])
+    req.add_header("Content-Type", "application/json")
+    req.add_header("X-Request-Id", rid)
+    with urllib.request.urlopen(req) as r:
+        r.read()
+        return r.headers.get("Location")
+call("GET", f"/v1/items/{item}", "bench-get")
+call("GET", "/v1/items?workflow=bench&limit=50", "bench-list")
+s["captured"]["created"] = call("POST", "/v1/items", "bench-create",
+                                {"workflow": "bench", "title": "Created", "attributes": {"n": 1}}
+                                ).rsplit("/", 1)[1]
+call("POST", f"/v1/items/{item}/transitions", "bench-transition", {"transition": "touch"})
+json.dump(s, open(f"{d}/sample.json", "w"))
+PY
+stop_server
+psql -X -q "$admin_url" -c "ALTER ROLE tenantflow_app RESET log_statement"
+python3 scripts/bench_capture.py "$tmp/data/server.log" "$tmp" "$tmp/sample.json" >&2
+start_server
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
