@@ -1,12 +1,21 @@
 # tenantflow — see README.md. `make` builds build/tenantflow; `make run` and
-# `make test` are the two commands a newcomer needs.
+# `make test` are the two commands a newcomer needs. `make install` honours
+# PREFIX and DESTDIR (and BINDIR, DATADIR, MANDIR, SYSCONFDIR, UNITDIR).
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MIGRATIONS_INSTALL := $(DATADIR)/tenantflow/migrations
 SANITIZE ?=
 CC      ?= cc
 
-PKGS    := libmicrohttpd libpq jansson libsodium libcurl
+# gnutls: libmicrohttpd's TLS backend; we call it directly to swap certificates
+# on SIGHUP (see src/platform/tls.c).
+PKGS    := libmicrohttpd libpq jansson libsodium libcurl gnutls
 BUILD   := build
 ifneq ($(SANITIZE),)
 BUILD   := build-san
@@ -15,7 +24,7 @@ endif
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wcast-qual -Wpointer-arith -Wundef -Wvla -Wnull-dereference -Werror
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(WARN) -MMD -MP \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/gen $(WARN) -MMD -MP \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 ifneq ($(SANITIZE),)
@@ -30,8 +39,16 @@ ASSETS   := openapi.json reference/index.html reference/docs.js reference/docs.c
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all deps run test unit check bench clean install uninstall
+.PHONY: all deps run test unit check bench clean install uninstall FORCE
 all: $(BUILD)/tenantflow
+
+# Paths compiled into the binary follow PREFIX; the header is rewritten only
+# when they change, so a different PREFIX rebuilds exactly what uses it.
+$(BUILD)/gen/tf_paths.h: FORCE
+	@mkdir -p $(dir $@)
+	@printf '#define TF_DEFAULT_MIGRATIONS_DIR "%s"\n' '$(MIGRATIONS_INSTALL)' >$@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/obj/src/platform/config.o: $(BUILD)/gen/tf_paths.h
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -86,5 +103,31 @@ bench:
 
 clean:
 	rm -rf build build-san
+
+# The example environment file goes to SYSCONFDIR/tenantflow/tenantflow.env
+# only when none is there (an edited one is never overwritten), and uninstall
+# removes it only while it is still identical to the example.
+install: $(BUILD)/tenantflow
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/tenantflow/migrations \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tenantflow
+	install -m 755 $(BUILD)/tenantflow $(DESTDIR)$(BINDIR)/tenantflow
+	install -m 644 migrations/*.sql $(DESTDIR)$(DATADIR)/tenantflow/migrations/
+	install -m 644 docs/tenantflow.8 $(DESTDIR)$(MANDIR)/man8/tenantflow.8
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/tenantflow/|$(SYSCONFDIR)/tenantflow/|g' \
+	    contrib/tenantflow.service >$(DESTDIR)$(UNITDIR)/tenantflow.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/tenantflow.service
+	install -m 644 contrib/tenantflow.env $(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example
+	test -e $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env || \
+	    install -m 640 contrib/tenantflow.env $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tenantflow $(DESTDIR)$(MANDIR)/man8/tenantflow.8 \
+	    $(DESTDIR)$(UNITDIR)/tenantflow.service
+	rm -f $(DESTDIR)$(DATADIR)/tenantflow/migrations/*.sql
+	-cmp -s contrib/tenantflow.env $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env && \
+	    rm -f $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env
+	rm -f $(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example
+	-rmdir $(DESTDIR)$(DATADIR)/tenantflow/migrations $(DESTDIR)$(DATADIR)/tenantflow \
+	    $(DESTDIR)$(SYSCONFDIR)/tenantflow 2>/dev/null
 
 -include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/src/main.d

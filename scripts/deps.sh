@@ -8,7 +8,7 @@ set -euo pipefail
 # chromium renders /docs in the integration tests (headless); installing it with
 # --no-install-recommends took 14 s here (about 115 MB downloaded, 25 packages).
 packages=(build-essential pkg-config libmicrohttpd-dev libpq-dev libjansson-dev libsodium-dev
-          libcurl4-openssl-dev check postgresql postgresql-contrib curl python3 chromium "$@")
+          libcurl4-openssl-dev libgnutls28-dev check openssl postgresql postgresql-contrib curl python3 chromium "$@")
 
 missing=()
 for p in "${packages[@]}"; do

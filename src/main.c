@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <sodium.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,11 +21,15 @@
 #include "tenantflow/http.h"
 #include "tenantflow/jobs.h"
 #include "tenantflow/log.h"
+#include "tenantflow/metrics.h"
 #include "tenantflow/migrate.h"
+#include "tenantflow/notify.h"
 #include "tenantflow/ops.h"
 #include "tenantflow/reporting.h"
+#include "tenantflow/ratelimit.h"
 #include "tenantflow/safety.h"
 #include "tenantflow/tenancy.h"
+#include "tenantflow/tls.h"
 #include "tenantflow/token.h"
 #include "tenantflow/workflows.h"
 
@@ -36,14 +41,19 @@ enum { EXIT_USAGE = 2 };
 
 static void usage(void)
 {
-    printf("usage: tenantflow [serve]                  run the HTTP server\n"
+    printf("tenantflow %s: a multi-tenant workflow REST API server (see tenantflow(8))\n\n"
+           "usage: tenantflow [serve]                  run the HTTP server\n"
            "       tenantflow migrate up|status        apply or show schema migrations\n"
            "       tenantflow operator create [NAME]   create an operator, print its token\n"
            "       tenantflow keygen [KID]             print a new signing key line\n"
            "       tenantflow routes                   print the route table as JSON\n"
            "       tenantflow sql NAME [FILTERS]       print a hot query's SQL (for EXPLAIN)\n"
-           "       tenantflow --version | --help\n\n");
+           "       tenantflow --version | --help\n\n",
+           TF_VERSION);
     tf_config_usage();
+    printf("\nSignals (serve): SIGTERM/SIGINT finish in-flight requests and exit 0;\n"
+           "SIGHUP reloads the TLS certificate and key.\n"
+           "Exit status: 0 success, 1 runtime failure, 2 bad usage or configuration.\n");
 }
 
 static int fail(int code, const char *msg)
@@ -58,6 +68,7 @@ static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys
 {
     return tf_ops_register(router, pool, schema, err, errsz) &&
            tf_docs_register(router, err, errsz) &&
+           (!cfg->metrics || tf_metrics_register(router, err, errsz)) &&
            tenancy_register(router, err, errsz) &&
            access_register(router, keys, cfg->token_ttl_s, err, errsz) &&
            workflows_register(router, err, errsz) && audit_register(router, err, errsz) &&
@@ -68,7 +79,7 @@ static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys
  * every route (authorisation matrix, OpenAPI document). */
 static int print_routes(void)
 {
-    tf_config cfg = {.token_ttl_s = 900};
+    tf_config cfg = {.token_ttl_s = 900, .metrics = true};
     tf_router *router = tf_router_new();
     char err[256];
     if (!register_all(router, NULL, NULL, &cfg, 0, err, sizeof err)) {
@@ -105,6 +116,28 @@ static bool cursor_key_from(const char *path, const tf_config *cfg)
     return true;
 }
 
+/* SIGHUP: new TLS handshakes get the certificate now in the files; open
+ * connections are not touched. A bad file keeps the old certificate. */
+static void reload(tf_tls *tls)
+{
+    if (!tls) {
+        tf_log(TF_LOG_INFO, "SIGHUP: nothing to reload (no TLS)");
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    char msg[96];
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%lld",
+             (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+    tf_notify(msg);
+    char err[512];
+    if (tf_tls_reload(tls, err, sizeof err))
+        tf_log(TF_LOG_INFO, "SIGHUP: TLS certificate reloaded");
+    else
+        tf_log(TF_LOG_ERROR, "SIGHUP: TLS reload failed, keeping the old certificate: %s", err);
+    tf_notify("READY=1");
+}
+
 static int serve(const tf_config *cfg)
 {
     char err[512];
@@ -122,15 +155,31 @@ static int serve(const tf_config *cfg)
         tf_keyset_free(keys);
         return fail(EXIT_USAGE, "TENANTFLOW_SIGNING_KEY: cannot read the file");
     }
+    tf_tls *tls = NULL;
+    if (cfg->tls_cert) {
+        tls = tf_tls_load(cfg->tls_cert, cfg->tls_key, err, sizeof err);
+        if (!tls) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "TENANTFLOW_TLS_CERT/TENANTFLOW_TLS_KEY: %s", err);
+            tf_keyset_free(keys);
+            return fail(EXIT_USAGE, msg);
+        }
+    }
     PGconn *check = tf_db_connect(cfg->database_url, err, sizeof err);
     bool safe = check && tf_db_check_safety(check, err, sizeof err);
     PQfinish(check);
     if (!safe) {
+        tf_tls_free(tls);
         tf_keyset_free(keys);
         return fail(1, err);
     }
     tf_pool *pool = tf_pool_new(cfg->database_url, cfg->pool_size, cfg->pool_wait_ms, err,
                                 sizeof err);
+    if (pool)
+        tf_pool_set_max_waiters(pool, cfg->pool_max_waiters);
+    tf_ratelimit *limiter = cfg->rate_limit > 0 ? tf_ratelimit_new(cfg->rate_limit,
+                                                                   cfg->rate_burst)
+                                                : NULL;
     tf_router *router = tf_router_new();
     int rc = 1;
     tf_server *srv = NULL;
@@ -156,8 +205,11 @@ static int serve(const tf_config *cfg)
         .max_headers = 16 * 1024,
         .timeout_s = cfg->timeout_s,
         .max_conns = cfg->max_conns,
+        .tls = tls != NULL,
+        .cors = cfg->cors,
+        .ncors = cfg->ncors,
     };
-    tf_server_deps deps = {.router = router, .pool = pool, .keys = keys};
+    tf_server_deps deps = {.router = router, .pool = pool, .keys = keys, .ratelimit = limiter};
     /* Background jobs of every module are added here, before start. */
     jobs = tf_jobs_new(pool);
     tf_job timers = workflows_timer_job(cfg->timer_interval_ms);
@@ -177,16 +229,22 @@ static int serve(const tf_config *cfg)
         goto out;
     }
     tf_log_json(TF_LOG_INFO, "listening",
-                json_pack("{s:s, s:i, s:i, s:s}", "host", cfg->listen_host, "port",
-                          tf_server_port(srv), "schema", schema, "version", TF_VERSION));
+                json_pack("{s:s, s:i, s:i, s:s, s:b}", "host", cfg->listen_host, "port",
+                          tf_server_port(srv), "schema", schema, "version", TF_VERSION, "tls",
+                          tls != NULL));
+    /* Safety check passed, schema version known, socket listening. */
+    tf_notify("READY=1");
     for (;;) {
         int sig = 0;
         sigwait(&sigs, &sig);
-        if (sig == SIGHUP)
-            continue; /* reserved for certificate reload */
+        if (sig == SIGHUP) {
+            reload(tls);
+            continue;
+        }
         tf_log(TF_LOG_INFO, "signal %d: finishing in-flight requests", sig);
         break;
     }
+    tf_notify("STOPPING=1");
     tf_server_stop(srv, 30);
     tf_log(TF_LOG_INFO, "stopped");
     rc = 0;
@@ -195,6 +253,8 @@ out:
     events_shutdown();
     tf_router_free(router);
     tf_pool_free(pool);
+    tf_ratelimit_free(limiter);
+    tf_tls_free(tls);
     tf_keyset_free(keys);
     return rc;
 }

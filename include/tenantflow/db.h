@@ -42,6 +42,9 @@ tf_pool *tf_pool_new(const char *conninfo, int size, int wait_ms, char *err, siz
 void tf_pool_free(tf_pool *pool);
 /* Checks a connection can be made and returns false with err otherwise. */
 bool tf_pool_ping(tf_pool *pool, char *err, size_t errsz);
+/* At most max_waiters requests wait for a connection; the next one is refused
+ * at once with 503 (default: no limit). */
+void tf_pool_set_max_waiters(tf_pool *pool, int max_waiters);
 /* Connections in use and requests waiting, for /metrics. */
 void tf_pool_stats(tf_pool *pool, int *in_use, int *waiting, int *size);
 

@@ -121,6 +121,9 @@ typedef struct tf_server_config {
     size_t max_headers;   /* 431 above this */
     unsigned timeout_s;   /* idle connection time-out */
     unsigned max_conns;
+    bool tls;                 /* HTTPS with the credentials of tls.h (tf_tls_load first) */
+    const char *const *cors;  /* allowed CORS origins (borrowed), ncors of them */
+    size_t ncors;
 } tf_server_config;
 
 typedef struct tf_server tf_server;
@@ -129,6 +132,7 @@ typedef struct tf_server_deps {
     tf_router *router;
     tf_pool *pool;
     const struct tf_keyset *keys;
+    struct tf_ratelimit *ratelimit; /* NULL: no rate limiting */
 } tf_server_deps;
 
 tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *deps, char *err,

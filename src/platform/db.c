@@ -6,6 +6,10 @@
  * connection, an abandoned transaction) is rolled back or the connection is
  * reset before another request can see it, so no tenant context, lock or
  * half-done work can leak between requests.
+ *
+ * Under overload a request waits for a connection only while fewer than
+ * max_waiters others are already waiting; past that it is refused at once
+ * (503 with Retry-After), so a burst cannot pile up threads and memory.
  */
 #include "tenantflow/db.h"
 
@@ -17,6 +21,7 @@
 #include <time.h>
 
 #include "tenantflow/log.h"
+#include "tenantflow/metrics.h"
 
 enum { MAX_STMTS = 1024 };
 
@@ -30,7 +35,8 @@ struct slot {
 
 struct tf_pool {
     char *conninfo;
-    int size, wait_ms, waiting, in_use;
+    int size, wait_ms, waiting, in_use, max_waiters;
+    tf_metric *rejected_full, *rejected_timeout;
     struct slot *slots;
     pthread_mutex_t lock;
     pthread_cond_t freed;
@@ -83,6 +89,13 @@ tf_pool *tf_pool_new(const char *conninfo, int size, int wait_ms, char *err, siz
     pool->conninfo = tf_xstrdup(conninfo);
     pool->size = size;
     pool->wait_ms = wait_ms;
+    pool->max_waiters = 1 << 30;
+    pool->rejected_full = tf_metrics_counter(
+        "tf_db_pool_rejected_total{reason=\"queue_full\"}",
+        "Requests refused with 503 because no database connection could be had.");
+    pool->rejected_timeout = tf_metrics_counter(
+        "tf_db_pool_rejected_total{reason=\"timeout\"}",
+        "Requests refused with 503 because no database connection could be had.");
     pool->slots = tf_xcalloc((size_t)size, sizeof(struct slot));
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->freed, NULL);
@@ -111,7 +124,24 @@ void tf_pool_stats(tf_pool *pool, int *in_use, int *waiting, int *size)
     pthread_mutex_unlock(&pool->lock);
 }
 
-static struct slot *acquire(tf_pool *pool)
+void tf_pool_set_max_waiters(tf_pool *pool, int max_waiters)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->max_waiters = max_waiters;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static struct slot *free_slot(tf_pool *pool)
+{
+    for (int i = 0; i < pool->size; i++)
+        if (!pool->slots[i].busy)
+            return &pool->slots[i];
+    return NULL;
+}
+
+/* A free connection, or NULL with *full set when the wait queue was full
+ * (refused at once) and clear when the wait timed out. */
+static struct slot *acquire(tf_pool *pool, bool *full)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -121,24 +151,23 @@ static struct slot *acquire(tf_pool *pool)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
-    struct slot *got = NULL;
     pthread_mutex_lock(&pool->lock);
-    pool->waiting++;
-    for (;;) {
-        for (int i = 0; i < pool->size && !got; i++)
-            if (!pool->slots[i].busy)
-                got = &pool->slots[i];
-        if (got)
-            break;
-        if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT)
-            break;
+    struct slot *got = free_slot(pool);
+    *full = !got && pool->waiting >= pool->max_waiters;
+    if (!got && !*full) {
+        pool->waiting++;
+        while (!(got = free_slot(pool)))
+            if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT)
+                break;
+        pool->waiting--;
     }
-    pool->waiting--;
     if (got) {
         got->busy = true;
         pool->in_use++;
     }
     pthread_mutex_unlock(&pool->lock);
+    if (!got)
+        tf_metrics_inc(*full ? pool->rejected_full : pool->rejected_timeout, 1);
     return got;
 }
 
@@ -173,7 +202,8 @@ static bool ensure_connected(tf_pool *pool, struct slot *s, char *err, size_t er
 
 bool tf_pool_ping(tf_pool *pool, char *err, size_t errsz)
 {
-    struct slot *s = acquire(pool);
+    bool full;
+    struct slot *s = acquire(pool, &full);
     if (!s) {
         snprintf(err, errsz, "no database connection free");
         return false;
@@ -207,9 +237,12 @@ static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
 
 tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_problem *p)
 {
-    struct slot *s = acquire(pool);
+    bool full;
+    struct slot *s = acquire(pool, &full);
     if (!s) {
-        tf_problem_set(p, TF_PB_UNAVAILABLE, "All database connections are busy; retry shortly.");
+        tf_problem_set(p, TF_PB_UNAVAILABLE,
+                       full ? "The server is at capacity; retry shortly."
+                            : "All database connections are busy; retry shortly.");
         p->retry_after = 1;
         return NULL;
     }

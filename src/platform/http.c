@@ -29,6 +29,9 @@
 #include "tenantflow/crypto.h"
 #include "tenantflow/json.h"
 #include "tenantflow/log.h"
+#include "tenantflow/metrics.h"
+#include "tenantflow/ratelimit.h"
+#include "tenantflow/tls.h"
 #include "tenantflow/token.h"
 #include "tenantflow/tokencache.h"
 
@@ -72,6 +75,7 @@ struct tf_req {
     size_t reply_len;
     const char *reply_type;
     struct header *headers;
+    tf_rate_verdict rate; /* rate.limit 0: not rate limited */
 };
 
 static tf_resolver user_resolver, operator_resolver;
@@ -214,6 +218,54 @@ static void reply_problem(tf_req *req)
         tf_reply_header(req, "Allow", req->match.allow);
 }
 
+static void add_limit_headers(tf_req *req, struct MHD_Response *resp)
+{
+    if (!req->rate.limit)
+        return;
+    char v[24];
+    snprintf(v, sizeof v, "%ld", req->rate.limit);
+    MHD_add_response_header(resp, "RateLimit-Limit", v);
+    snprintf(v, sizeof v, "%ld", req->rate.remaining);
+    MHD_add_response_header(resp, "RateLimit-Remaining", v);
+    snprintf(v, sizeof v, "%ld", req->rate.reset_s);
+    MHD_add_response_header(resp, "RateLimit-Reset", v);
+}
+
+/* The request's Origin when it is one of TENANTFLOW_CORS_ORIGINS, else NULL. */
+static const char *allowed_origin(tf_req *req)
+{
+    const char *origin = tf_req_header(req, "Origin");
+    for (size_t i = 0; origin && i < req->srv->cfg.ncors; i++)
+        if (strcmp(origin, req->srv->cfg.cors[i]) == 0)
+            return origin;
+    return NULL;
+}
+
+/* CORS: only a listed origin is echoed; Vary tells caches the answer
+ * depends on Origin. */
+static void add_cors_headers(tf_req *req, struct MHD_Response *resp)
+{
+    if (!req->srv->cfg.ncors)
+        return;
+    MHD_add_response_header(resp, "Vary", "Origin");
+    const char *origin = allowed_origin(req);
+    if (!origin)
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                "GET, POST, PUT, PATCH, DELETE");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "Authorization, Content-Type, Idempotency-Key, If-Match, "
+                                "If-None-Match, X-Request-Id");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    } else {
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Location, ETag, X-Request-Id, Retry-After, RateLimit-Limit, "
+                                "RateLimit-Remaining, RateLimit-Reset");
+    }
+}
+
 static enum MHD_Result send_reply(tf_req *req)
 {
     if (tf_failed(&req->pb))
@@ -231,6 +283,8 @@ static enum MHD_Result send_reply(tf_req *req)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     for (struct header *h = req->headers; h; h = h->next)
         MHD_add_response_header(resp, h->name, h->value);
+    add_limit_headers(req, resp);
+    add_cors_headers(req, resp);
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -572,6 +626,27 @@ static void run_in_transaction(tf_req *req)
     }
 }
 
+/* One token from the credential's bucket; 429 when it is empty. Requests
+ * without a bearer credential are not counted (they get 401 anyway). */
+static bool within_rate(tf_req *req)
+{
+    tf_ratelimit *rl = req->srv->deps.ratelimit;
+    const char *auth = tf_req_header(req, "Authorization");
+    if (!rl || !auth)
+        return true;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    req->rate = tf_ratelimit_take(rl, auth, strlen(auth),
+                                  (double)now.tv_sec + (double)now.tv_nsec / 1e9);
+    if (req->rate.allowed)
+        return true;
+    tf_problem_set(&req->pb, TF_PB_TOO_MANY_REQUESTS,
+                   "This credential sent more than %ld requests in a burst; retry later.",
+                   req->rate.limit);
+    req->pb.retry_after = (int)req->rate.retry_after;
+    return false;
+}
+
 static void dispatch(tf_req *req)
 {
     if (req->body_too_large) {
@@ -582,7 +657,7 @@ static void dispatch(tf_req *req)
     const tf_route *route = req->match.route;
     if (strcmp(route->permission, TF_PUBLIC) == 0)
         route->handler(req);
-    else
+    else if (within_rate(req))
         run_in_transaction(req);
 }
 
@@ -662,6 +737,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!req) {
         req = new_request(srv, conn, url, method);
         *ctx = req;
+        if (srv->cfg.ncors && strcmp(method, "OPTIONS") == 0 &&
+            tf_req_header(req, "Access-Control-Request-Method")) {
+            req->status = 204; /* CORS preflight: no credential, headers decide */
+            return send_reply(req);
+        }
         check_head(req, url);
         if (tf_failed(&req->pb))
             return send_reply(req); /* refused before any body byte is read */
@@ -707,6 +787,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "aborted", json_true());
     tf_log_json(TF_LOG_INFO, "request", f);
+    if (req->status)
+        tf_metrics_observe_request(req->method, req->matched ? req->match.route->path : NULL,
+                                   req->status, ms / 1e3);
     tf_problem_clear(&req->pb);
     tf_arena_free(req->arena);
     atomic_fetch_sub(&srv->inflight, 1);
@@ -770,8 +853,16 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
     }
     /* Room for the largest head we answer ourselves (414/431 as problems). */
     size_t mem = cfg->max_headers + cfg->max_uri + 8 * 1024;
+    /* HTTPS: the certificate of each handshake comes from tls.c, so SIGHUP can
+     * swap it without restarting the daemon. */
+    struct MHD_OptionItem tls[] = {
+        {cfg->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0,
+         cfg->tls ? (void *)tf_tls_callback() : NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+            (cfg->tls ? MHD_USE_TLS : 0),
         (uint16_t)cfg->port, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -782,9 +873,11 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
         MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_ARRAY, tls,
         MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(err, errsz, "cannot listen on %s:%d", cfg->host, cfg->port);
+        snprintf(err, errsz, "cannot listen on %s:%d%s", cfg->host, cfg->port,
+                 cfg->tls ? " with TLS" : "");
         free(srv);
         return NULL;
     }

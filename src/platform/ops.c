@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 
+#include "tenantflow/metrics.h"
+
 static tf_pool *pool;
 static int expected;
 
@@ -49,9 +51,27 @@ static const tf_route routes[] = {
      "Readiness: database reachable and schema current", 0},
 };
 
+/* Pool gauges, read at scrape time. */
+static bool pool_gauge(void *which, double *v)
+{
+    int in_use, waiting, size;
+    tf_pool_stats(pool, &in_use, &waiting, &size);
+    const char *w = which;
+    *v = w[0] == 'u' ? in_use : w[0] == 'w' ? waiting : size;
+    return true;
+}
+
 bool tf_ops_register(tf_router *r, tf_pool *p, int expected_schema, char *err, size_t errsz)
 {
     pool = p;
     expected = expected_schema;
+    if (p) {
+        tf_metrics_gauge_fn("tf_db_pool_connections_in_use",
+                            "Database connections lent to a request or job.", pool_gauge, "u");
+        tf_metrics_gauge_fn("tf_db_pool_waiting", "Requests waiting for a database connection.",
+                            pool_gauge, "w");
+        tf_metrics_gauge_fn("tf_db_pool_size", "Database connections in the pool (at most).",
+                            pool_gauge, "s");
+    }
     return tf_router_add_all(r, routes, sizeof routes / sizeof *routes, err, errsz);
 }

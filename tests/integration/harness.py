@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -70,10 +71,13 @@ class Response:
 
 
 class Server:
-    """One tenantflow process. Use as a context manager or call stop()."""
+    """One tenantflow process. Use as a context manager or call stop().
+    With TENANTFLOW_TLS_CERT in env it speaks HTTPS, trusting that file as CA."""
 
     def __init__(self, **env):
         self.port = free_port()
+        cert = env.get("TENANTFLOW_TLS_CERT")
+        self.ssl = ssl.create_default_context(cafile=cert) if cert else None
         self.log_path = os.path.join(TMP, f"server-{self.port}.log")
         e = dict(os.environ)
         e.update({"TENANTFLOW_LISTEN": f"127.0.0.1:{self.port}", "TENANTFLOW_THREADS": "4",
@@ -113,13 +117,21 @@ class Server:
         if token:
             h["Authorization"] = "Bearer " + token
         h.update(headers or {})
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c = self.connection(timeout)
         try:
             c.request(method, path, body=raw, headers=h)
             r = c.getresponse()
             return Response(r.status, r.getheaders(), r.read().decode("utf-8", "replace"))
         finally:
             c.close()
+
+    def connection(self, timeout=30, context=None):
+        """A (keep-alive capable) connection to the server."""
+        ctx = context or self.ssl
+        if ctx:
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def raw(self, data, timeout=10):
         """Sends raw bytes, returns the raw response (for framing tests)."""
