@@ -16,7 +16,7 @@
 
 #include "tenantflow/alloc.h"
 
-enum { SHARDS = 64, KEY_BYTES = 16, SWEEP_AT = 1024 };
+enum { SHARDS = 64, CHAINS = 256, KEY_BYTES = 16, SWEEP_AT = 1024 };
 
 struct bucket {
     struct bucket *next;
@@ -26,7 +26,7 @@ struct bucket {
 
 struct shard {
     pthread_mutex_t lock;
-    struct bucket *head;
+    struct bucket *chains[CHAINS];
     size_t n, sweep_at;
 };
 
@@ -54,9 +54,11 @@ void tf_ratelimit_free(tf_ratelimit *rl)
     if (!rl)
         return;
     for (int i = 0; i < SHARDS; i++) {
-        for (struct bucket *b = rl->shards[i].head, *next; b; b = next) {
-            next = b->next;
-            free(b);
+        for (int c = 0; c < CHAINS; c++) {
+            for (struct bucket *b = rl->shards[i].chains[c], *next; b; b = next) {
+                next = b->next;
+                free(b);
+            }
         }
         pthread_mutex_destroy(&rl->shards[i].lock);
     }
@@ -72,14 +74,16 @@ static double level(const tf_ratelimit *rl, const struct bucket *b, double now)
 /* Drops the buckets that are full again; called with the shard locked. */
 static void sweep(tf_ratelimit *rl, struct shard *s, double now)
 {
-    for (struct bucket **pp = &s->head; *pp;) {
-        struct bucket *b = *pp;
-        if (level(rl, b, now) >= rl->burst) {
-            *pp = b->next;
-            free(b);
-            s->n--;
-        } else {
-            pp = &b->next;
+    for (int c = 0; c < CHAINS; c++) {
+        for (struct bucket **pp = &s->chains[c]; *pp;) {
+            struct bucket *b = *pp;
+            if (level(rl, b, now) >= rl->burst) {
+                *pp = b->next;
+                free(b);
+                s->n--;
+            } else {
+                pp = &b->next;
+            }
         }
     }
     s->sweep_at = s->n * 2 > SWEEP_AT ? s->n * 2 : SWEEP_AT;
@@ -92,18 +96,19 @@ tf_rate_verdict tf_ratelimit_take(tf_ratelimit *rl, const char *key, size_t keyl
                        sizeof rl->salt);
     struct shard *s = &rl->shards[h[0] % SHARDS];
     pthread_mutex_lock(&s->lock);
-    struct bucket *b = s->head;
+    struct bucket **chain = &s->chains[h[1]];
+    struct bucket *b = *chain;
     while (b && memcmp(b->key, h, sizeof h) != 0)
         b = b->next;
     if (!b) {
         if (s->n >= s->sweep_at)
-            sweep(rl, s, now);
+            sweep(rl, s, now); /* may empty *chain: read it again below */
         b = tf_xcalloc(1, sizeof *b);
         memcpy(b->key, h, sizeof h);
         b->tokens = rl->burst;
         b->at = now;
-        b->next = s->head;
-        s->head = b;
+        b->next = *chain;
+        *chain = b;
         s->n++;
     }
     double t = level(rl, b, now);

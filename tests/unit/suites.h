@@ -13,7 +13,8 @@
     X(router)             \
     X(tokencache)         \
     X(reporting)          \
-    X(audit_events)
+    X(audit_events)       \
+    X(ops)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)
