@@ -297,12 +297,20 @@ def pool_full_with_full_wait_queue_answers_503_at_once():
     with Server(TENANTFLOW_DB_POOL_SIZE="1", TENANTFLOW_DB_POOL_MAX_WAITERS="1",
                 TENANTFLOW_DB_POOL_WAIT_MS="30000", TENANTFLOW_THREADS="4") as srv:
         op = operator_token()
+        # A superuser session holds a lock the operator lookup needs, until
+        # we tell it to commit: the one pooled connection stays busy meanwhile.
         holder = subprocess.Popen(
-            ["psql", "-X", "-v", "ON_ERROR_STOP=1", os.environ["TF_ADMIN_URL"], "-c",
-             "BEGIN; LOCK TABLE tenancy.operators IN ACCESS EXCLUSIVE MODE;"
-             " SELECT pg_sleep(6); COMMIT;"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", os.environ["TF_ADMIN_URL"]],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        holder.stdin.write("BEGIN;\nLOCK TABLE tenancy.operators IN ACCESS EXCLUSIVE MODE;\n")
+        holder.stdin.flush()
         try:
-            time.sleep(0.5)
+            deadline = time.time() + 20
+            while psql("SELECT count(*) FROM pg_locks WHERE granted AND mode = "
+                       "'AccessExclusiveLock' AND relation = 'tenancy.operators'::regclass"
+                       ).strip() != "1":
+                check(time.time() < deadline and holder.poll() is None, "lock never taken")
+                time.sleep(0.05)
             results = {}
 
             def call(name):
@@ -321,6 +329,8 @@ def pool_full_with_full_wait_queue_answers_503_at_once():
             check(elapsed < 1.0, f"refused at once, took {elapsed:.2f}s")
             eq(r.header("Retry-After"), "1", "Retry-After")
             check("capacity" in r.json["detail"], r.json["detail"])
+            holder.stdin.write("COMMIT;\n")
+            holder.stdin.close()
             first.join(30)
             second.join(30)
             eq(results["first"].status, 200, "the request holding the connection")
@@ -328,6 +338,8 @@ def pool_full_with_full_wait_queue_answers_503_at_once():
             m = scrape(srv)
             eq(m['tf_db_pool_rejected_total{reason="queue_full"}'], 1.0, "rejections counted")
         finally:
+            if not holder.stdin.closed:
+                holder.stdin.close()
             holder.wait(30)
             check(holder.returncode == 0, f"lock holder: {holder.stderr.read()}")
 
