@@ -316,11 +316,16 @@ def pool_full_with_full_wait_queue_answers_503_at_once():
             def call(name):
                 results[name] = srv.request("GET", "/v1/admin/tenants", token=op, timeout=60)
 
+            # A worker thread blocked in a handler also holds the connections it
+            # accepted in the same poll round, so let each blocked request
+            # settle on its worker before the next connection is made.
             first = threading.Thread(target=call, args=("first",))
             first.start()
+            time.sleep(0.5)
             wait_metric(srv, "tf_db_pool_connections_in_use", 1)
             second = threading.Thread(target=call, args=("second",))
             second.start()
+            time.sleep(0.5)
             wait_metric(srv, "tf_db_pool_waiting", 1)
             start = time.time()
             r = srv.request("GET", "/v1/admin/tenants", token=op)
