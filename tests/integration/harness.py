@@ -102,6 +102,7 @@ class Server:
         s = cls.__new__(cls)
         s.port = port
         s.proc = None
+        s.ssl = None
         return s
 
     def read_log(self):
