@@ -212,6 +212,10 @@ static int serve(const tf_config *cfg)
     tf_server_deps deps = {.router = router, .pool = pool, .keys = keys, .ratelimit = limiter};
     /* Background jobs of every module are added here, before start. */
     jobs = tf_jobs_new(pool);
+    if (cfg->metrics) {
+        events_metrics_add(pool);
+        workflows_metrics_add(pool);
+    }
     tf_job timers = workflows_timer_job(cfg->timer_interval_ms);
     tf_jobs_add(jobs, &timers);
     reporting_subscribe();

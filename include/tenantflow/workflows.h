@@ -22,4 +22,7 @@ tf_job workflows_timer_job(unsigned interval_ms);
  * or NULL for an unknown name or filter. */
 const char *workflows_sql(const char *name, const char *filters);
 
+/* Pending and due SLA timers on /metrics. */
+void workflows_metrics_add(tf_pool *pool);
+
 #endif

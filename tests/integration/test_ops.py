@@ -534,3 +534,32 @@ def make_install_and_uninstall_honour_prefix_and_destdir():
     check(migrations[0][:4] in p.stdout, f"status lists the migrations: {p.stdout}")
     make("uninstall", f"PREFIX={prefix}")
     check(not os.path.exists(prefix + "/bin/tenantflow"), "uninstalled")
+
+
+def metric_value(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+@test
+def metrics_show_timers_outbox_lag_and_webhook_failures():
+    from harness import PURCHASE_ORDER, Tenant
+    t = Tenant()
+    srv = t.srv
+    before = srv.request("GET", "/metrics").body
+    for name in ("tf_timers_pending", "tf_timers_due", "tf_outbox_unsequenced_events",
+                 "tf_outbox_lag_seconds", "tf_webhook_messages_pending",
+                 "tf_webhook_delivery_lag_seconds", "tf_webhook_failed_attempts_total"):
+        check(metric_value(before, name) is not None, f"{name} on /metrics")
+    t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+    item = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "timer",
+                                       "attributes": {"amount": 1, "vendor": "v"}}).json
+    eq(t.req("POST", f"/v1/items/{item['id']}/transitions", {"transition": "submit"}).status,
+       200, "submitted: a 48 h timer is pending")
+    time.sleep(1.1)  # the gauges are cached for a second
+    after = srv.request("GET", "/metrics").body
+    eq(metric_value(after, "tf_timers_pending") - metric_value(before, "tf_timers_pending"), 1,
+       "one more pending timer")
+    check(metric_value(after, "tf_outbox_lag_seconds") >= 0, "lag is a number of seconds")

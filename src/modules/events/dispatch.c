@@ -295,6 +295,8 @@ static void record(tf_pool *pool, const struct message *m, int attempt, const st
         else if (o->retry_after_s >= 0 && o->retry_after_s * 1000LL > delay)
             delay = o->retry_after_s * 1000LL;
     }
+    if (strcmp(status, "delivered") != 0 && events_failed_attempts)
+        tf_metrics_inc(events_failed_attempts, 1);
     char att[16], code[16], dur[24], del[24];
     snprintf(att, sizeof att, "%d", attempt);
     snprintf(code, sizeof code, "%ld", o->status);

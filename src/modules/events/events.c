@@ -19,8 +19,11 @@
 
 #include "internal.h"
 #include "tenantflow/cursor.h"
+#include "tenantflow/dbgauge.h"
+#include "tenantflow/metrics.h"
 
 events_config events_cfg = {false, 1.0};
+tf_metric *events_failed_attempts;
 
 enum { MAX_SUBSCRIBERS = 8 };
 static events_subscriber subscribers[MAX_SUBSCRIBERS];
@@ -214,6 +217,23 @@ bool events_register(tf_router *r, char *err, size_t errsz)
 static const tf_job sequencer = {"events.sequencer", 250, events_sequence_round, NULL};
 static const tf_job listener = {"events.listener", 0, events_listen_round, NULL};
 static const tf_job dispatcher = {"webhooks.dispatcher", 1000, events_dispatch_round, NULL};
+
+static tf_stmt metrics_stmt = TF_STMT("SELECT * FROM events.metrics()", 0);
+
+void events_metrics_add(tf_pool *pool)
+{
+    static const tf_dbgauge_column columns[] = {
+        {"tf_outbox_unsequenced_events", "Committed events still waiting for a feed position."},
+        {"tf_outbox_lag_seconds", "Age of the oldest event still waiting for a feed position."},
+        {"tf_webhook_messages_pending", "Webhook messages not yet delivered or failed."},
+        {"tf_webhook_delivery_lag_seconds",
+         "How long the most overdue webhook message has been due."},
+    };
+    tf_dbgauge_add(pool, &metrics_stmt, columns, 4);
+    events_failed_attempts = tf_metrics_counter(
+        "tf_webhook_failed_attempts_total",
+        "Webhook delivery attempts that did not get a 2xx (each retry counts).");
+}
 
 void events_jobs_add(tf_jobs *jobs, const char *conninfo)
 {

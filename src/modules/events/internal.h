@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "tenantflow/events.h"
+#include "tenantflow/metrics.h"
 
 #define EVENTS_CHANNEL "tenantflow_events"
 
@@ -66,5 +67,8 @@ void events_listen_set_jobs(tf_jobs *jobs, const char *conninfo);
 void events_dispatch_set_conninfo(const char *conninfo);
 /* True once the server is stopping (long rounds return early). */
 bool events_stopping(void);
+
+/* Failed delivery attempts (NULL when metrics are off). */
+extern tf_metric *events_failed_attempts;
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tenantflow/dbgauge.h"
 #include "tenantflow/log.h"
 
 enum { TENANTS_PER_ROUND = 100, ITEMS_PER_TENANT = 100 };
@@ -107,4 +108,15 @@ void wf_timers_run(tf_pool *pool, void *arg)
         tf_log(TF_LOG_WARN, "timer round: %s %s", p.detail, p.log);
     tf_problem_clear(&p);
     tf_arena_free(a);
+}
+
+static tf_stmt timer_metrics_stmt = TF_STMT("SELECT * FROM workflow.timer_metrics()", 0);
+
+void workflows_metrics_add(tf_pool *pool)
+{
+    static const tf_dbgauge_column columns[] = {
+        {"tf_timers_pending", "Items waiting in a state whose SLA fires a transition."},
+        {"tf_timers_due", "Of those, items whose due time has passed (fired on the next round)."},
+    };
+    tf_dbgauge_add(pool, &timer_metrics_stmt, columns, 2);
 }
