@@ -12,7 +12,7 @@ BUILD=${BUILD:-build}
 tmp=$(mktemp -d /tmp/tenantflow-test.XXXXXX)
 chmod 755 "$tmp"
 port=$((20000 + RANDOM % 20000))
-cleanup() { pg_down "$tmp"; rm -rf "$tmp"; }
+cleanup() { pg_down "$tmp"; [ -n "${TF_KEEP_TMP:-}" ] || rm -rf "$tmp"; }
 trap cleanup EXIT
 
 PG_EXTRA_CONF=$'fsync = off\nsynchronous_commit = off\nfull_page_writes = off' \

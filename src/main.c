@@ -19,6 +19,7 @@
 #include "tenantflow/docs.h"
 #include "tenantflow/events.h"
 #include "tenantflow/http.h"
+#include "tenantflow/idem.h"
 #include "tenantflow/jobs.h"
 #include "tenantflow/log.h"
 #include "tenantflow/metrics.h"
@@ -223,6 +224,10 @@ static int serve(const tf_config *cfg)
     tf_jobs_add(jobs, &reporting_rollup_job);
     audit_jobs_add(jobs);
     events_jobs_add(jobs, cfg->database_url);
+    tf_idem_purge idem_purge = {.retention_s = cfg->idem_retention_s};
+    tf_job idem_job = {"idempotency-purge", cfg->idem_purge_interval_s * 1000u,
+                       tf_idem_purge_run, &idem_purge};
+    tf_jobs_add(jobs, &idem_job);
     if (!tf_jobs_start(jobs)) {
         fail(1, "cannot start background jobs");
         goto out;

@@ -47,6 +47,8 @@ typedef struct tf_config {
     double rate_burst;          /* TENANTFLOW_RATE_LIMIT_BURST */
     size_t ncors;               /* TENANTFLOW_CORS_ORIGINS, split */
     const char *cors[TF_MAX_CORS_ORIGINS];
+    int idem_retention_s;       /* TENANTFLOW_IDEMPOTENCY_RETENTION */
+    unsigned idem_purge_interval_s; /* TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL */
 } tf_config;
 
 /* Fills cfg from the environment; on a bad value writes a message naming the

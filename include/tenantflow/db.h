@@ -55,7 +55,9 @@ typedef struct tf_tx_ctx {
 } tf_tx_ctx;
 
 /* Borrows a connection, BEGINs and sets the context. NULL with p set (503
- * when no connection could be had) on failure. */
+ * when no connection could be had) on failure. A pooled connection found
+ * dead at BEGIN (the server restarted, the backend was terminated) is
+ * replaced once, so a request after the database recovers succeeds. */
 tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_problem *p)
     TF_MUST_CHECK;
 /* Changes app.tenant_id for the rest of the transaction. */
@@ -87,6 +89,12 @@ const char *tf_tx_sqlstate(const tf_tx *tx);
 const char *tf_tx_constraint(const tf_tx *tx);
 /* True when the last failure may succeed if the whole transaction is retried. */
 bool tf_tx_retryable(const tf_tx *tx);
+
+/* One savepoint per transaction ("tf_request"): set it, or roll back to it,
+ * undoing every statement (and failure) since, context settings included.
+ * False with p set (503 for a lost connection). */
+bool tf_tx_savepoint(tf_tx *tx, tf_problem *p) TF_MUST_CHECK;
+bool tf_tx_rollback_to_savepoint(tf_tx *tx, tf_problem *p) TF_MUST_CHECK;
 
 bool tf_tx_commit(tf_tx *tx, tf_problem *p) TF_MUST_CHECK;
 void tf_tx_rollback(tf_tx *tx);

@@ -50,6 +50,10 @@ static const struct {
     {"TENANTFLOW_RATE_LIMIT_BURST", "2000", "bucket size per credential (1-10000000)"},
     {"TENANTFLOW_CORS_ORIGINS", NULL,
      "comma-separated origins allowed by CORS, e.g. https://app.example.com (default: none)"},
+    {"TENANTFLOW_IDEMPOTENCY_RETENTION", "86400",
+     "seconds an Idempotency-Key record is kept before purging (86400-2592000)"},
+    {"TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL", "300",
+     "seconds between purges of expired Idempotency-Key records (1-86400)"},
 };
 
 void tf_config_usage(void)
@@ -302,6 +306,9 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     cfg->timeout_s = (unsigned)int_var(&e, "TENANTFLOW_IDLE_TIMEOUT", 1, 3600);
     cfg->max_conns = (unsigned)int_var(&e, "TENANTFLOW_MAX_CONNECTIONS", 16, 65536);
     cfg->timer_interval_ms = (unsigned)int_var(&e, "TENANTFLOW_TIMER_INTERVAL_MS", 50, 3600000);
+    cfg->idem_retention_s = (int)int_var(&e, "TENANTFLOW_IDEMPOTENCY_RETENTION", 86400, 30L * 86400);
+    cfg->idem_purge_interval_s =
+        (unsigned)int_var(&e, "TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL", 1, 86400);
     parse_webhooks(&e, cfg);
     parse_log_level(&e, cfg);
     parse_tls(&e, cfg, need_server);

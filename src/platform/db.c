@@ -260,7 +260,22 @@ tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_prob
     tx->slot = s;
     tx->arena = arena;
     tf_arena_defer(arena, abandon, tx);
-    if (!set_context(tx, ctx, p)) {
+    bool ok = set_context(tx, ctx, p);
+    if (!ok && PQstatus(s->conn) != CONNECTION_OK) {
+        /* A pooled connection found dead (the database restarted, the
+         * backend was terminated): nothing ran on it, so a fresh one may
+         * simply begin. */
+        tf_problem_clear(p);
+        tx->sqlstate[0] = tx->constraint[0] = '\0';
+        if (ensure_connected(pool, s, err, sizeof err)) {
+            ok = set_context(tx, ctx, p);
+        } else {
+            tf_problem_set(p, TF_PB_UNAVAILABLE, "The database is unreachable; retry shortly.");
+            tf_problem_log(p, "%s", err);
+            p->retry_after = 2;
+        }
+    }
+    if (!ok) {
         tf_tx_rollback(tx);
         return NULL;
     }
@@ -505,6 +520,33 @@ const char *tf_tx_constraint(const tf_tx *tx)
 bool tf_tx_retryable(const tf_tx *tx)
 {
     return strcmp(tx->sqlstate, "40001") == 0 || strcmp(tx->sqlstate, "40P01") == 0;
+}
+
+static bool simple(tf_tx *tx, const char *sql, tf_problem *p)
+{
+    if (tx->done) {
+        tf_problem_internal(p, "%s on a finished transaction", sql);
+        return false;
+    }
+    PGresult *r = PQexec(tx->slot->conn, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fail(tx, r, sql, p);
+    PQclear(r);
+    return ok;
+}
+
+bool tf_tx_savepoint(tf_tx *tx, tf_problem *p)
+{
+    return simple(tx, "SAVEPOINT tf_request", p);
+}
+
+bool tf_tx_rollback_to_savepoint(tf_tx *tx, tf_problem *p)
+{
+    if (!simple(tx, "ROLLBACK TO SAVEPOINT tf_request", p))
+        return false;
+    tx->sqlstate[0] = tx->constraint[0] = '\0'; /* the failure was undone */
+    return true;
 }
 
 bool tf_tx_commit(tf_tx *tx, tf_problem *p)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "tenantflow/crypto.h"
+#include "tenantflow/idem.h"
 #include "tenantflow/json.h"
 #include "tenantflow/log.h"
 #include "tenantflow/metrics.h"
@@ -65,6 +66,7 @@ struct tf_req {
     bool body_too_large;
     size_t discarded; /* body bytes dropped after the limit */
     json_t *json;
+    const char *idem_key; /* a valid Idempotency-Key, or NULL */
     /* outcome */
     tf_problem pb;
     tf_tx *tx;
@@ -437,6 +439,26 @@ static int header_count(tf_req *req, const char *name)
     return hc.n;
 }
 
+/* An Idempotency-Key, when sent, must be one header of 1-255 visible ASCII
+ * characters: anything else is refused before the request runs. */
+static bool read_idempotency_key(tf_req *req)
+{
+    int n = header_count(req, "Idempotency-Key");
+    if (n == 0)
+        return true;
+    const char *key = tf_req_header(req, "Idempotency-Key");
+    if (n > 1)
+        tf_problem_add(&req->pb, "header", "Idempotency-Key", "must be sent once");
+    else if (!key || !tf_idem_key_valid(key))
+        tf_problem_add(&req->pb, "header", "Idempotency-Key",
+                       "must be 1-255 visible ASCII characters");
+    else
+        req->idem_key = key;
+    if (!req->idem_key)
+        tf_problem_set(&req->pb, TF_PB_BAD_REQUEST, "The Idempotency-Key header is malformed.");
+    return req->idem_key != NULL;
+}
+
 /* Everything decided from the request line and headers alone. */
 static void check_head(tf_req *req, const char *url)
 {
@@ -501,6 +523,8 @@ static void check_head(tf_req *req, const char *url)
             return;
         }
     }
+    if (has_body_method(req->method) && !read_idempotency_key(req))
+        return;
     if (cl) {
         char *end = NULL;
         unsigned long long n = strtoull(cl, &end, 10);
@@ -595,6 +619,96 @@ static void backoff(int attempt)
     usleep(base + randombytes_uniform(base * 3));
 }
 
+/* Runs the handler and commits; on failure the problem is set. */
+static void run_handler(tf_req *req)
+{
+    req->match.route->handler(req);
+    /* On failure the commit has set the problem already. */
+    if (!tf_failed(&req->pb) && !tf_tx_commit(req->tx, &req->pb))
+        reset_reply(req);
+}
+
+static const char *reply_header_value(const tf_req *req, const char *name)
+{
+    for (const struct header *h = req->headers; h; h = h->next)
+        if (strcasecmp(h->name, name) == 0)
+            return h->value;
+    return NULL;
+}
+
+static void replay(tf_req *req, const tf_idem_response *r)
+{
+    if (r->body)
+        tf_reply_text(req, r->status, r->content_type, r->body, r->body_len);
+    req->status = r->status;
+    req->reply_type = r->content_type;
+    if (r->location)
+        tf_reply_header(req, "Location", r->location);
+    if (r->etag)
+        tf_reply_header(req, "ETag", r->etag);
+    tf_reply_header(req, "Idempotent-Replayed", "true");
+}
+
+/* True when the handler's problem is a business-rule outcome to store. */
+static bool storable_problem(const tf_problem *p)
+{
+    return p->kind != TF_PB_IN_PROGRESS && p->kind != TF_PB_IDEMPOTENCY_MISMATCH &&
+           tf_idem_storable(tf_problem_status(p));
+}
+
+/* A keyed request: replay a stored outcome, or run the handler behind a
+ * savepoint and store its outcome in the same transaction. A business-rule
+ * problem rolls back to the savepoint, so the handler's effects vanish while
+ * the stored 409/412/422 commits; anything else rolls the whole transaction
+ * back, claim included, so a retry runs again. */
+static void run_keyed(tf_req *req)
+{
+    tf_idem_scope scope = {req->principal.tenant_id, req->actor, req->idem_key};
+    unsigned char fp[TF_IDEM_FP_BYTES];
+    tf_idem_fingerprint(req->method, req->path, req->body, req->body_len, fp);
+    tf_idem_response stored;
+    switch (tf_idem_claim(req->tx, req->arena, &scope, fp, &stored, &req->pb)) {
+    case TF_IDEM_FAILED:
+        return;
+    case TF_IDEM_REPLAY:
+        if (tf_tx_commit(req->tx, &req->pb))
+            replay(req, &stored);
+        return;
+    case TF_IDEM_FRESH:
+        break;
+    }
+    if (!tf_tx_savepoint(req->tx, &req->pb))
+        return;
+    req->match.route->handler(req);
+    if (tf_failed(&req->pb)) {
+        if (!storable_problem(&req->pb))
+            return;
+        tf_problem undo = {0};
+        if (!tf_tx_rollback_to_savepoint(req->tx, &undo)) {
+            tf_problem_clear(&req->pb);
+            req->pb = undo;
+            return;
+        }
+        reply_problem(req); /* renders the problem as the reply to store */
+        tf_problem_clear(&req->pb);
+    }
+    if (!req->status)
+        req->status = 204;
+    tf_idem_response out = {
+        .status = req->status,
+        .content_type = req->status == 204 ? NULL : req->reply_type,
+        .location = reply_header_value(req, "Location"),
+        .etag = reply_header_value(req, "ETag"),
+        .body = req->reply,
+        .body_len = req->reply_len,
+    };
+    /* The handler may have bound the transaction to another tenant (an
+     * operator creating one); the record belongs to the caller's scope. */
+    if (!tf_tx_set_tenant(req->tx, scope.tenant_id ? scope.tenant_id : "", &req->pb) ||
+        !tf_idem_store(req->tx, &scope, &out, &req->pb) || !tf_tx_commit(req->tx, &req->pb))
+        reset_reply(req);
+}
+
 static void run_in_transaction(tf_req *req)
 {
     tf_credential cred;
@@ -610,10 +724,10 @@ static void run_in_transaction(tf_req *req)
         if (!req->tx)
             return;
         if (authorize(req, &cred)) {
-            req->match.route->handler(req);
-            /* On failure the commit has set the problem already. */
-            if (!tf_failed(&req->pb) && !tf_tx_commit(req->tx, &req->pb))
-                reset_reply(req);
+            if (req->idem_key)
+                run_keyed(req);
+            else
+                run_handler(req);
         }
         bool retry = tf_failed(&req->pb) && tf_tx_retryable(req->tx) &&
                      attempt + 1 < MAX_TX_ATTEMPTS;

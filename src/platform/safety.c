@@ -22,13 +22,13 @@ static const struct {
      "(SELECT oid FROM pg_roles WHERE rolname = current_user) AND c.relkind IN ('r','p','v','m')"},
     {"a table in a tenant schema lacks forced row-level security or a policy",
      "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-     " WHERE n.nspname IN ('tenancy','access','workflow','audit','events','reporting')"
+     " WHERE n.nspname IN ('tenancy','access','workflow','audit','events','reporting','idem')"
      " AND c.relkind IN ('r','p')"
      " AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity"
      "      OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))"},
     {"a view in a tenant schema lacks security_invoker",
      "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-     " WHERE n.nspname IN ('tenancy','access','workflow','audit','events','reporting')"
+     " WHERE n.nspname IN ('tenancy','access','workflow','audit','events','reporting','idem')"
      " AND c.relkind = 'v' AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)"
      " AND NOT coalesce('security_invoker=on' = ANY (c.reloptions), false)"},
 };
