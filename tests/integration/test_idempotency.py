@@ -48,16 +48,25 @@ def replayed(r):
     return r.header("Idempotent-Replayed") == "true"
 
 
-def second_admin(t):
-    """Another admin user of tenant t (same password), made through the
-    superuser so the test does not depend on the users API."""
-    email = f"second@{t.slug}.example"
+def second_user(t, role="admin"):
+    """Another user of tenant t (same password) with one built-in role, made
+    through the superuser so the test does not depend on the users API.
+    Returns (token, user id)."""
+    email = f"{unique('u')}@{t.slug}.example"
     uid = psql(f"INSERT INTO access.users (tenant_id, email, name, password_hash) "
                f"SELECT tenant_id, '{email}', 'Second', password_hash FROM access.users "
                f"WHERE tenant_id = '{t.id}' AND email = '{t.email}' RETURNING id").split()[0]
+    grant(t, uid, role)
+    return t.login(email=email), uid
+
+
+def grant(t, uid, role):
     psql(f"INSERT INTO access.user_roles (tenant_id, user_id, role_id) SELECT tenant_id, "
-         f"'{uid}', role_id FROM access.user_roles WHERE tenant_id = '{t.id}'")
-    return t.login(email=email)
+         f"'{uid}', id FROM access.roles WHERE tenant_id = '{t.id}' AND name = '{role}'")
+
+
+def second_admin(t):
+    return second_user(t)[0]
 
 
 @test
@@ -185,6 +194,15 @@ def idem_not_stored_after_401_or_400():
     eq(r.status, 201, f"the retry runs {r}")
     check(not replayed(r), "not a replay of the 401 or the 400")
     eq(items_of(t), 1, "one item")
+    # 403: a viewer is refused; once granted editor, the same key runs.
+    token, uid = second_user(t, "viewer")
+    key = unique("k")
+    r = t.srv.request("POST", "/v1/items", ITEM, token=token, headers=key_headers(key))
+    problem(r, 403, "forbidden")
+    grant(t, uid, "editor")
+    r = t.srv.request("POST", "/v1/items", ITEM, token=token, headers=key_headers(key))
+    eq((r.status, replayed(r)), (201, False), f"the retry after 403 runs {r}")
+    eq(items_of(t), 2, "two items")
 
 
 @test
@@ -442,6 +460,8 @@ def idem_malformed_keys_are_400():
     for name, line in cases.items():
         status, resp = send(line)
         eq(status, 400, f"{name}: {resp[:200]!r}")
+        check(b"application/problem+json" in resp and b"/problems/bad-request" in resp,
+              f"{name}: a bad-request problem, {resp[:300]!r}")
     # Through the normal client the problem names the header.
     p = problem(t.req("POST", "/v1/items", ITEM, headers=key_headers("k" * 256)), 400,
                 "bad-request")
@@ -515,6 +535,29 @@ def db_connection_loss_gives_503_then_recovers():
                 if r.status == 503:
                     problem(r, 503, "unavailable")
                     check(r.header("Retry-After"), "503 has Retry-After")
-            check(statuses[-1] in (200, 201), f"the pool recovered: {statuses}")
-            check(statuses[1] in (200, 201), f"at most the first request fails: {statuses}")
+            # The contract allows a 503 for the first request after a loss;
+            # the pool does better: a connection found dead at BEGIN is
+            # replaced before anything ran on it, so every request succeeds.
+            check(all(s in (200, 201) for s in statuses), f"the pool recovered: {statuses}")
         eq(items_of(t), 1, "the keyed create ran once")
+        # Loss in the middle of a keyed request: 503, nothing stored, the retry runs.
+        item = t.req("POST", "/v1/items", ITEM).json
+        path = f"/v1/items/{item['id']}/transitions"
+        key = unique("k")
+        lock = hold_item_lock(item["id"])
+        out = {}
+        th = threading.Thread(target=lambda: out.setdefault("r", t.req(
+            "POST", path, {"transition": "submit"}, headers=key_headers(key))))
+        th.start()
+        try:
+            wait_for_lock_waiter()
+            psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                 f"WHERE application_name = '{app_name}' AND wait_event_type = 'Lock'")
+            th.join(30)
+        finally:
+            release(lock)
+        problem(out["r"], 503, "unavailable")
+        check(out["r"].header("Retry-After"), "503 has Retry-After")
+        r = t.req("POST", path, {"transition": "submit"}, headers=key_headers(key))
+        eq((r.status, replayed(r)), (200, False), f"the retry after a 503 runs {r}")
+        eq(r.json["version"], 2, "applied once")
