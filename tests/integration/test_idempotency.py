@@ -384,6 +384,7 @@ def idem_in_flight_key_is_409_with_retry_after():
 @test
 def idem_kill9_in_flight_then_retry_runs_once():
     srv = Server()
+    lock = None
     try:
         t = with_workflow(srv)
         item = t.req("POST", "/v1/items", ITEM).json
@@ -409,10 +410,22 @@ def idem_kill9_in_flight_then_retry_runs_once():
         srv.log.close()
         srv2 = Server()
         t.srv = srv2
+        _kill9_retry(t, srv2, path, key, lock, item)
+    finally:
+        if srv.proc.poll() is None:
+            srv.proc.kill()
+        if lock and lock.poll() is None:
+            release(lock)
+
+
+def _kill9_retry(t, srv2, path, key, lock, item):
+    try:
         # The killed server's backend still waits on the row lock with the
         # key's advisory lock: the retry is told the request is in flight.
         r = t.req("POST", path, {"transition": "submit"}, headers=key_headers(key))
         problem(r, 409, "request-in-progress")
+        eq(count(f"SELECT count(*) FROM idem.keys WHERE key = '{key}'"), 0,
+           "no committed record of the killed attempt")
         release(lock)
         deadline = time.time() + 20
         while True:
@@ -429,10 +442,10 @@ def idem_kill9_in_flight_then_retry_runs_once():
         eq(count(f"SELECT count(*) FROM workflow.history WHERE item_id = '{item['id']}' "
                  "AND transition = 'submit'"), 1, "exactly one transition overall")
         eq(audit_of(t, "item.transitioned"), 1, "one audit record")
-        srv2.stop()
     finally:
-        if srv.proc.poll() is None:
-            srv.proc.kill()
+        if lock.poll() is None:
+            release(lock)
+        srv2.stop()
 
 
 @test
