@@ -250,6 +250,21 @@ def idem_patch_and_put_replay_without_second_effect():
     eq((r4.status, replayed(r4), r4.body), (r3.status, True, r3.body), "put replayed")
     eq(t.req("GET", path).json["version"], 2, "no third version")
     eq(events_of(t, "workflow.published"), 2, "two publish events (POST and one PUT)")
+    # PATCH of an item (merge patch): one update, one audit record, one event.
+    item = t.req("POST", "/v1/items", ITEM).json
+    loc = f"/v1/items/{item['id']}"
+    patch = {"attributes": {"amount": 10}}
+    problem(t.req("PATCH", loc, patch, headers=key_headers(key)), 422, "idempotency-key-reused")
+    key = unique("k")
+    r5 = t.req("PATCH", loc, patch, headers=key_headers(key))
+    eq(r5.status, 200, f"item patch {r5}")
+    eq(r5.json["version"], 2, "item version 2")
+    r6 = t.req("PATCH", loc, patch, headers=key_headers(key))
+    eq((r6.status, replayed(r6), r6.body, r6.header("ETag")),
+       (200, True, r5.body, r5.header("ETag")), "item patch replayed")
+    eq(t.req("GET", loc).json["version"], 2, "no second item update")
+    eq(audit_of(t, "item.updated"), 1, "one item.updated audit record")
+    eq(events_of(t, "item.updated"), 1, "one item.updated event")
 
 
 @test
