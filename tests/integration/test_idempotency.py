@@ -4,14 +4,16 @@ their replays, keys in flight, crash safety, and database connection loss.
 Counts of items, audit records and events are read through the superuser
 (RLS does not hide rows from it), so "exactly once" is checked in the
 database, not only in responses."""
+import json
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
 
-from harness import (PURCHASE_ORDER, Server, Tenant, check, eq, operator_token, problem, psql,
-                     server, test, unique)
+from harness import (PURCHASE_ORDER, Server, Tenant, check, cli, eq, operator_token, problem,
+                     psql, server, test, unique)
 
 ITEM = {"workflow": "purchase-order", "title": "Desks", "attributes": {"amount": 9, "vendor": "Oak"}}
 
@@ -589,3 +591,32 @@ def db_connection_loss_gives_503_then_recovers():
         r = t.req("POST", path, {"transition": "submit"}, headers=key_headers(key))
         eq((r.status, replayed(r)), (200, False), f"the retry after a 503 runs {r}")
         eq(r.json["version"], 2, "applied once")
+
+
+@test
+def idem_every_unsafe_route_validates_and_documents_the_key():
+    """Driven by the route table, so a route added later is covered too: every
+    credentialed POST/PUT/PATCH refuses a malformed key with 400 before
+    anything runs, and the OpenAPI document lists Idempotency-Key for it, with
+    Idempotent-Replayed on its 2xx responses."""
+    srv = server()
+    t = Tenant()
+    doc = srv.request("GET", "/openapi.json").json
+    routes = [r for r in json.loads(cli("routes").stdout)
+              if r["method"] in ("POST", "PUT", "PATCH") and r["permission"] != "public"]
+    check(len(routes) >= 7, f"found the unsafe routes: {routes}")
+    for r in routes:
+        path = re.sub(r"\{[^}]+\}", "00000000-0000-7000-8000-000000000000", r["path"])
+        token = operator_token() if r["permission"] == "operator" else t.token
+        resp = srv.request(r["method"], path, {}, token=token,
+                           headers=key_headers("bad key"))
+        p = problem(resp, 400, "bad-request")
+        eq(p["errors"][0]["header"], "Idempotency-Key", f"{r['method']} {r['path']}")
+        op = doc["paths"][r["path"]][r["method"].lower()]
+        check({"$ref": "#/components/parameters/IdempotencyKey"} in op.get("parameters", []),
+              f"{r['method']} {r['path']} documents Idempotency-Key")
+        for status, body in op["responses"].items():
+            if status.startswith("2"):
+                check("Idempotent-Replayed" in body.get("headers", {}),
+                      f"{r['method']} {r['path']} {status} documents Idempotent-Replayed")
+        check("409" in op["responses"], f"{r['method']} {r['path']} documents a 409")
