@@ -91,8 +91,9 @@ const char *tf_tx_constraint(const tf_tx *tx);
 bool tf_tx_retryable(const tf_tx *tx);
 
 /* One savepoint per transaction ("tf_request"): set it, or roll back to it,
- * undoing every statement (and failure) since, context settings included.
- * False with p set (503 for a lost connection). */
+ * undoing every statement (and failure) since, the writes queued with
+ * tf_tx_defer since and any tf_tx_set_tenant since. False with p set (503
+ * for a lost connection). */
 bool tf_tx_savepoint(tf_tx *tx, tf_problem *p) TF_MUST_CHECK;
 bool tf_tx_rollback_to_savepoint(tf_tx *tx, tf_problem *p) TF_MUST_CHECK;
 

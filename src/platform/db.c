@@ -54,6 +54,10 @@ struct tf_tx {
     tf_arena *arena;
     struct deferred *deferred, **deferred_tail;
     size_t ndeferred;
+    /* State at the savepoint, restored by a rollback to it. */
+    struct deferred **sp_tail;
+    size_t sp_ndeferred;
+    char sp_tenant[40];
     bool done;
     char tenant[40];
     char sqlstate[6];
@@ -538,13 +542,30 @@ static bool simple(tf_tx *tx, const char *sql, tf_problem *p)
 
 bool tf_tx_savepoint(tf_tx *tx, tf_problem *p)
 {
-    return simple(tx, "SAVEPOINT tf_request", p);
+    if (!simple(tx, "SAVEPOINT tf_request", p))
+        return false;
+    if (!tx->deferred_tail)
+        tx->deferred_tail = &tx->deferred;
+    tx->sp_tail = tx->deferred_tail;
+    tx->sp_ndeferred = tx->ndeferred;
+    memcpy(tx->sp_tenant, tx->tenant, sizeof tx->tenant);
+    return true;
 }
 
 bool tf_tx_rollback_to_savepoint(tf_tx *tx, tf_problem *p)
 {
+    if (!tx->sp_tail) {
+        tf_problem_internal(p, "rollback to a savepoint never set");
+        return false;
+    }
     if (!simple(tx, "ROLLBACK TO SAVEPOINT tf_request", p))
         return false;
+    /* Writes deferred since the savepoint are undone too; so is any change
+     * of app.tenant_id (PostgreSQL reverts the setting itself). */
+    *tx->sp_tail = NULL;
+    tx->deferred_tail = tx->sp_tail;
+    tx->ndeferred = tx->sp_ndeferred;
+    memcpy(tx->tenant, tx->sp_tenant, sizeof tx->tenant);
     tx->sqlstate[0] = tx->constraint[0] = '\0'; /* the failure was undone */
     return true;
 }

@@ -703,9 +703,17 @@ static void run_keyed(tf_req *req)
         .body_len = req->reply_len,
     };
     /* The handler may have bound the transaction to another tenant (an
-     * operator creating one); the record belongs to the caller's scope. */
-    if (!tf_tx_set_tenant(req->tx, scope.tenant_id ? scope.tenant_id : "", &req->pb) ||
-        !tf_idem_store(req->tx, &scope, &out, &req->pb) || !tf_tx_commit(req->tx, &req->pb))
+     * operator creating or changing one): the record belongs to the caller's
+     * scope, and the writes deferred to COMMIT (audit, events) to the bound
+     * tenant, so bind back and forth around the store. */
+    const char *bound = tf_tx_tenant(req->tx);
+    bound = bound ? tf_arena_strdup(req->arena, bound) : "";
+    const char *own = scope.tenant_id ? scope.tenant_id : "";
+    bool rebind = strcmp(bound, own) != 0;
+    if ((rebind && !tf_tx_set_tenant(req->tx, own, &req->pb)) ||
+        !tf_idem_store(req->tx, &scope, &out, &req->pb) ||
+        (rebind && !tf_tx_set_tenant(req->tx, bound, &req->pb)) ||
+        !tf_tx_commit(req->tx, &req->pb))
         reset_reply(req);
 }
 

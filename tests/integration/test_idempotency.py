@@ -547,11 +547,15 @@ def db_connection_loss_gives_503_then_recovers():
         n = count(f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app_name}'")
         check(n >= 1, "the server's backends are visible")
         for attempt in range(2):
+            pids = psql(f"SELECT string_agg(pid::text, ',') FROM pg_stat_activity "
+                        f"WHERE application_name = '{app_name}'").strip()
             psql(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                 f"WHERE application_name = '{app_name}'")
+                 f"WHERE pid IN ({pids})")
+            # Wait until those backends are gone (a listener of the server
+            # may reconnect at once under the same name: that is fine).
             deadline = time.time() + 10
-            while count(f"SELECT count(*) FROM pg_stat_activity "
-                        f"WHERE application_name = '{app_name}'") and time.time() < deadline:
+            while count(f"SELECT count(*) FROM pg_stat_activity WHERE pid IN ({pids})") \
+                    and time.time() < deadline:
                 time.sleep(0.05)
             statuses = []
             key = unique("k")
