@@ -306,7 +306,8 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     cfg->timeout_s = (unsigned)int_var(&e, "TENANTFLOW_IDLE_TIMEOUT", 1, 3600);
     cfg->max_conns = (unsigned)int_var(&e, "TENANTFLOW_MAX_CONNECTIONS", 16, 65536);
     cfg->timer_interval_ms = (unsigned)int_var(&e, "TENANTFLOW_TIMER_INTERVAL_MS", 50, 3600000);
-    cfg->idem_retention_s = (int)int_var(&e, "TENANTFLOW_IDEMPOTENCY_RETENTION", 86400, 30L * 86400);
+    cfg->idem_retention_s =
+        (int)int_var(&e, "TENANTFLOW_IDEMPOTENCY_RETENTION", 86400, 30L * 86400);
     cfg->idem_purge_interval_s =
         (unsigned)int_var(&e, "TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL", 1, 86400);
     parse_webhooks(&e, cfg);
