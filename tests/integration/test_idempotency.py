@@ -208,6 +208,22 @@ def idem_not_stored_after_401_or_400():
 
 
 @test
+def idem_not_stored_after_429():
+    # One token per credential, refilled every 2 s.
+    with Server(TENANTFLOW_RATE_LIMIT="0.5", TENANTFLOW_RATE_LIMIT_BURST=1) as srv:
+        t = Tenant(srv)  # the operator and the login are other buckets
+        eq(t.req("GET", "/v1/me").status, 200, "spends the token")
+        key = unique("k")
+        r = t.req("POST", "/v1/workflows", PURCHASE_ORDER, headers=key_headers(key))
+        problem(r, 429, "too-many-requests")
+        eq(events_of(t, "workflow.published"), 0, "refused before running")
+        time.sleep(float(r.header("Retry-After") or 2) + 0.2)
+        r = t.req("POST", "/v1/workflows", PURCHASE_ORDER, headers=key_headers(key))
+        eq((r.status, replayed(r)), (201, False), f"the retry after a 429 runs {r}")
+        eq(events_of(t, "workflow.published"), 1, "published once")
+
+
+@test
 def idem_same_key_different_request_is_422():
     t = with_workflow()
     key = unique("k")
