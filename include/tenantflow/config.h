@@ -47,6 +47,9 @@ typedef struct tf_config {
     double rate_burst;          /* TENANTFLOW_RATE_LIMIT_BURST */
     size_t ncors;               /* TENANTFLOW_CORS_ORIGINS, split */
     const char *cors[TF_MAX_CORS_ORIGINS];
+    int login_fail_per_ip;      /* TENANTFLOW_LOGIN_FAILURES_PER_IP */
+    int login_fail_per_account; /* TENANTFLOW_LOGIN_FAILURES_PER_ACCOUNT */
+    int login_fail_window_s;    /* TENANTFLOW_LOGIN_FAILURE_WINDOW */
 } tf_config;
 
 /* Fills cfg from the environment; on a bad value writes a message naming the

@@ -50,6 +50,11 @@ static const struct {
     {"TENANTFLOW_RATE_LIMIT_BURST", "2000", "bucket size per credential (1-10000000)"},
     {"TENANTFLOW_CORS_ORIGINS", NULL,
      "comma-separated origins allowed by CORS, e.g. https://app.example.com (default: none)"},
+    {"TENANTFLOW_LOGIN_FAILURES_PER_IP", "100",
+     "failed logins per client address per window before 429 (0 = no limit)"},
+    {"TENANTFLOW_LOGIN_FAILURES_PER_ACCOUNT", "10",
+     "failed logins per account per window before 429 (0 = no limit)"},
+    {"TENANTFLOW_LOGIN_FAILURE_WINDOW", "300", "seconds a failed-login window lasts (1-86400)"},
 };
 
 void tf_config_usage(void)
@@ -303,6 +308,10 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     cfg->max_conns = (unsigned)int_var(&e, "TENANTFLOW_MAX_CONNECTIONS", 16, 65536);
     cfg->timer_interval_ms = (unsigned)int_var(&e, "TENANTFLOW_TIMER_INTERVAL_MS", 50, 3600000);
     parse_webhooks(&e, cfg);
+    cfg->login_fail_per_ip = (int)int_var(&e, "TENANTFLOW_LOGIN_FAILURES_PER_IP", 0, 1000000);
+    cfg->login_fail_per_account =
+        (int)int_var(&e, "TENANTFLOW_LOGIN_FAILURES_PER_ACCOUNT", 0, 1000000);
+    cfg->login_fail_window_s = (int)int_var(&e, "TENANTFLOW_LOGIN_FAILURE_WINDOW", 1, 86400);
     parse_log_level(&e, cfg);
     parse_tls(&e, cfg, need_server);
     cfg->metrics = on_off(&e, "TENANTFLOW_METRICS");
