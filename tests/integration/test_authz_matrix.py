@@ -1,0 +1,196 @@
+"""The authorisation matrix, generated from `tenantflow routes`: every route
+that needs a credential is called with no credential (401), with the wrong
+kind of credential (operator on tenant routes and the reverse: 403), with a
+tenant credential that lacks exactly the route's permission (403), and with
+another tenant's admin credential (404 for tenant A's ids; for collection
+routes the other tenant sees only itself). A route the matrix cannot fill
+fails the test, so a new route cannot slip past it."""
+import json
+import re
+
+from harness import (PURCHASE_ORDER, Failure, Tenant, check, cli, eq, operator_token, problem,
+                     server, test, unique)
+
+# Every permission named in the contract, plus the workflow's own.
+KNOWN_PERMISSIONS = {"tenant:admin", "users:read", "users:write", "roles:write", "apikeys:write",
+                     "workflows:read", "workflows:write", "items:read", "items:write",
+                     "audit:read", "events:read", "webhooks:write", "reports:read",
+                     "po:submit", "po:approve"}
+
+# How to fill each path parameter with one of tenant A's resources, by the
+# path segment that precedes it.
+PARAMS = {
+    ("items", "id"): lambda a: a.item,
+    ("users", "id"): lambda a: a.user,
+    ("roles", "id"): lambda a: a.role,
+    ("api-keys", "id"): lambda a: a.key_id,
+    ("workflows", "key"): lambda a: a.workflow,
+    ("versions", "n"): lambda a: "1",
+    ("tenants", "id"): lambda a: a.id,
+}
+
+# A valid body for every route that takes one.
+BODIES = {
+    ("POST", "/v1/admin/tenants"): lambda a: {
+        "slug": unique("m"), "name": "M", "admin_email": "m@example.com",
+        "admin_password": "long enough pw"},
+    ("PATCH", "/v1/admin/tenants/{id}"): lambda a: {"name": "Renamed by matrix"},
+    ("POST", "/v1/users"): lambda a: {"email": f"{unique('m')}@example.com", "name": "M",
+                                      "password": "long enough pw"},
+    ("PATCH", "/v1/users/{id}"): lambda a: {"name": "Changed by matrix"},
+    ("PUT", "/v1/users/{id}/roles"): lambda a: {"roles": []},
+    ("POST", "/v1/roles"): lambda a: {"name": unique("m"), "permissions": []},
+    ("PATCH", "/v1/roles/{id}"): lambda a: {"name": unique("m")},
+    ("POST", "/v1/api-keys"): lambda a: {"name": "m", "roles": []},
+    ("POST", "/v1/workflows"): lambda a: dict(PURCHASE_ORDER, key=unique("m")),
+    ("PUT", "/v1/workflows/{key}"): lambda a: {k: v for k, v in PURCHASE_ORDER.items()
+                                               if k != "key"},
+    ("POST", "/v1/items"): lambda a: {"workflow": a.workflow, "title": "m"},
+    ("POST", "/v1/items/{id}/transitions"): lambda a: {"transition": "submit"},
+}
+
+# Routes where another tenant's call legitimately acts in its own namespace
+# (PUT creates the caller's own workflow with that key): the caller gets a
+# success, and tenant A's resource must stay as it was.
+OWN_NAMESPACE = {("PUT", "/v1/workflows/{key}")}
+
+
+def routes():
+    return [r for r in json.loads(cli("routes").stdout) if r["permission"] != "public"]
+
+
+def fill(route, a):
+    def one(m):
+        segs = route["path"][:m.start()].rstrip("/").split("/")
+        key = (segs[-1], m.group(1))
+        if key not in PARAMS:
+            raise Failure(f"the matrix cannot fill {m.group(0)} in {route['method']} "
+                          f"{route['path']}: add it to PARAMS")
+        return str(PARAMS[key](a))
+    return re.sub(r"\{([a-z_]+)\}", one, route["path"])
+
+
+def body_for(route, a):
+    key = (route["method"], route["path"])
+    if route["method"] in ("POST", "PUT", "PATCH"):
+        if key not in BODIES:
+            raise Failure(f"the matrix has no body for {key}: add it to BODIES")
+        return BODIES[key](a)
+    return None
+
+
+class Fixture(Tenant):
+    """Tenant A with one resource behind every path parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.workflow = unique("wf")
+        eq(self.req("POST", "/v1/workflows", dict(PURCHASE_ORDER, key=self.workflow)).status,
+           201, "workflow")
+        self.item = self.req("POST", "/v1/items", {"workflow": self.workflow, "title": "A item",
+                                                   "attributes": {"amount": 1, "vendor": "v"}}
+                             ).json["id"]
+        self.user = self.req("POST", "/v1/users", {"email": f"{unique('a')}@example.com",
+                                                   "name": "A user", "password": "long enough pw"}
+                             ).json["id"]
+        self.role = self.req("POST", "/v1/roles", {"name": unique("ar"), "permissions": []}
+                             ).json["id"]
+        key = self.req("POST", "/v1/api-keys", {"name": "A key", "roles": ["admin"]}).json
+        self.key_id, self.key = key["id"], key["secret"]
+
+    def snapshot(self):
+        paths = [f"/v1/items/{self.item}", f"/v1/items/{self.item}/history",
+                 f"/v1/users/{self.user}", f"/v1/workflows/{self.workflow}", "/v1/roles?limit=200",
+                 "/v1/api-keys?limit=200", "/v1/users?limit=200"]
+        return {p: self.req("GET", p).body for p in paths}
+
+    def secrets(self):
+        return [self.id, self.slug, self.item, self.user, self.role, self.key_id, self.workflow]
+
+
+def lacking(a, perm):
+    """An API key of tenant A holding every known permission except perm."""
+    perms = sorted(KNOWN_PERMISSIONS - {perm})
+    name = unique("all-but")
+    eq(a.req("POST", "/v1/roles", {"name": name, "permissions": perms}).status, 201, "role")
+    r = a.req("POST", "/v1/api-keys", {"name": name, "roles": [name]})
+    eq(r.status, 201, f"key {r}")
+    return r.json["secret"]
+
+
+@test
+def matrix_covers_every_route():
+    srv = server()
+    a, b = Fixture(), Tenant()
+    op = operator_token()
+    nobody = a.req("POST", "/v1/users", {"email": f"{unique('n')}@example.com", "name": "No roles",
+                                         "password": "long enough pw"}).json
+    nobody_token = a.login(nobody["email"], "long enough pw")
+    # Calls that act in B's own namespace go last: afterwards B really has a
+    # resource under A's key, and the 404 checks above must not see it.
+    table = sorted(routes(), key=lambda r: (r["method"], r["path"]) in OWN_NAMESPACE)
+    perms = {r["permission"] for r in table} - {"operator", "authenticated"}
+    check(perms <= KNOWN_PERMISSIONS, f"unknown permissions {perms - KNOWN_PERMISSIONS}")
+    lacking_keys = {p: lacking(a, p) for p in perms}
+    before = a.snapshot()
+    checked = 0
+    for route in table:
+        m, perm = route["method"], route["permission"]
+        path, what = fill(route, a), f"{m} {route['path']}"
+
+        def call(token):
+            return srv.request(m, path, body=body_for(route, a), token=token)
+        r = call(None)
+        problem(r, 401)
+        eq(r.header("WWW-Authenticate"), "Bearer", f"{what}: WWW-Authenticate")
+        if perm == "operator":
+            problem(call(a.token), 403, "forbidden")
+            problem(call(a.key), 403, "forbidden")
+            checked += 1
+            continue
+        problem(call(op), 403, "forbidden")
+        if perm == "authenticated":
+            eq(call(nobody_token).status, 200, f"{what}: any credential of the tenant")
+        else:
+            p = problem(call(nobody_token), 403, "forbidden")
+            check(perm in p["detail"], f"{what}: 403 names {perm}")
+            problem(call(lacking_keys[perm]), 403, "forbidden")
+        r = call(b.token)
+        if "{" not in route["path"]:
+            check(r.status < 500, f"{what}: {r}")
+            for s in a.secrets():
+                check(s not in r.body, f"{what}: tenant B saw A's {s}")
+        elif (m, route["path"]) in OWN_NAMESPACE:
+            check(r.status in (200, 201), f"{what}: B acts in its own namespace {r}")
+        else:
+            problem(r, 404, "not-found")
+        checked += 1
+    after = a.snapshot()
+    for p in before:
+        eq(after[p], before[p], f"tenant A's {p} after the matrix")
+    print(f"     {checked} routes x 4 credentials checked")
+
+
+@test
+def suspended_tenant_is_refused_everywhere_until_reactivated():
+    srv = server()
+    c = Fixture()
+    op = operator_token()
+    eq(srv.request("PATCH", f"/v1/admin/tenants/{c.id}", body={"status": "suspended"},
+                   token=op).status, 200, "suspend")
+    n = 0
+    for route in routes():
+        if route["permission"] == "operator":
+            continue
+        for cred in (c.token, c.key):
+            r = srv.request(route["method"], fill(route, c), body=body_for(route, c), token=cred)
+            problem(r, 403, "forbidden")
+            n += 1
+    check(n >= 20, f"{n} calls")
+    problem(srv.request("POST", "/v1/auth/token", body={
+        "tenant": c.slug, "email": c.email, "password": c.password}), 401)
+    eq(srv.request("PATCH", f"/v1/admin/tenants/{c.id}", body={"status": "active"},
+                   token=op).status, 200, "reactivate")
+    for cred in (c.token, c.key):
+        eq(srv.request("GET", "/v1/me", token=cred).status, 200, "restored")
+    eq(srv.request("GET", f"/v1/items/{c.item}", token=c.key).status, 200, "restored read")
