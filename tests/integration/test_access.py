@@ -413,3 +413,29 @@ def login_timing_does_not_reveal_accounts():
         print(f"     login medians: unknown {a * 1000:.1f} ms, wrong password {b * 1000:.1f} ms,"
               f" ratio {ratio:.2f}")
         check(ratio < 3, f"timing ratio {ratio:.2f}")
+
+
+@test
+def pooled_connection_never_carries_a_tenant():
+    with Server(TENANTFLOW_DB_POOL_SIZE=1, TENANTFLOW_THREADS=2) as srv:
+        a, b = Tenant(srv), Tenant(srv)
+        ua, _ = new_user(a)
+        ub, _ = new_user(b)
+        a_ids = {u["id"] for u in a.req("GET", "/v1/users").json["data"]}
+        b_ids = {u["id"] for u in b.req("GET", "/v1/users").json["data"]}
+        check(ua["id"] in a_ids and ub["id"] in b_ids and not a_ids & b_ids, "setup")
+        me_a = a.req("GET", "/v1/me").json["principal"]["id"]
+        for round_ in range(3):
+            # Fails inside its transaction after its UPDATE ran (last admin).
+            problem(a.req("PATCH", f"/v1/users/{me_a}", {"status": "disabled"}), 409)
+            # Fails before any tenant is known, on the same single connection.
+            problem(srv.request("GET", "/v1/users", token="tfk_" + "B" * 43), 401)
+            problem(srv.request("POST", "/v1/auth/token", body={
+                "tenant": a.slug, "email": a.email, "password": "wrong password"}), 401)
+            for t, mine, theirs in ((b, b_ids, a_ids), (a, a_ids, b_ids)):
+                got = {u["id"] for u in t.req("GET", "/v1/users").json["data"]}
+                eq(got, mine, f"round {round_}: {t.slug} sees exactly its own users")
+                eq(t.req("GET", "/v1/me").json["tenant"]["id"], t.id, "own tenant")
+                r = t.req("GET", f"/v1/users/{next(iter(theirs))}")
+                problem(r, 404)
+        eq(a.req("GET", "/v1/me").status, 200, "the refused disable was rolled back")

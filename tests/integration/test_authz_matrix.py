@@ -6,10 +6,11 @@ another tenant's admin credential (404 for tenant A's ids; for collection
 routes the other tenant sees only itself). A route the matrix cannot fill
 fails the test, so a new route cannot slip past it."""
 import json
+import os
 import re
 
 from harness import (PURCHASE_ORDER, Failure, Tenant, check, cli, eq, operator_token, problem,
-                     server, test, unique)
+                     psql, server, test, unique)
 
 # Every permission named in the contract, plus the workflow's own.
 KNOWN_PERMISSIONS = {"tenant:admin", "users:read", "users:write", "roles:write", "apikeys:write",
@@ -194,3 +195,85 @@ def suspended_tenant_is_refused_everywhere_until_reactivated():
     for cred in (c.token, c.key):
         eq(srv.request("GET", "/v1/me", token=cred).status, 200, "restored")
     eq(srv.request("GET", f"/v1/items/{c.item}", token=c.key).status, 200, "restored read")
+
+
+def app_psql(*sql):
+    """Runs statements as the application role; (ok, output or error)."""
+    try:
+        args = []
+        for s in sql[1:]:
+            args += ["-c", s]
+        return True, psql(sql[0], os.environ["TENANTFLOW_DATABASE_URL"], *args)
+    except AssertionError as e:
+        return False, str(e)
+
+
+SEALED = ("row-level security", "permission denied")
+
+
+def sealed_write(sql, setting, what):
+    """A write as the application role with app.tenant_id = setting (None:
+    unset) must fail for RLS or privileges, or touch no row."""
+    pre = [f"SELECT set_config('app.tenant_id', '{setting}', false)"] if setting else []
+    ok, out = app_psql(*(pre + ["BEGIN", sql, "ROLLBACK"]) if pre else ("BEGIN", sql, "ROLLBACK"))
+    if ok:
+        check(any(re.fullmatch(r"(UPDATE|DELETE) 0", line) for line in out.splitlines()),
+              f"{what}: {sql[:60]} changed rows: {out!r}")
+    else:
+        check(any(s in out for s in SEALED), f"{what}: unexpected error {out}")
+
+
+@test
+def every_tenant_table_is_sealed_for_the_app_role():
+    a, b = Fixture(), Fixture()
+    a.req("POST", f"/v1/items/{a.item}/transitions", {"transition": "submit"})
+    tables = psql(
+        "SELECT c.oid::regclass::text, c.relrowsecurity AND c.relforcerowsecurity,"
+        " has_table_privilege('tenantflow_app', c.oid, 'SELECT')"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        " AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1").split()
+    nobody = "00000000-0000-7000-8000-000000000000"
+    tenant_tables = with_rows = 0
+    for line in tables:
+        table, forced, readable = line.split("|")
+        if readable != "t":
+            ok, out = app_psql(f"SELECT count(*) FROM {table}")
+            check(not ok and "permission denied" in out, f"{table} readable: {out}")
+            continue
+        eq(forced, "t", f"{table}: RLS enabled and forced")
+        quals = psql(f"SELECT coalesce(qual, '') FROM pg_policies WHERE schemaname || '.' || "
+                     f"tablename = '{table}' AND 'tenantflow_app' = ANY (roles) OR "
+                     f"schemaname || '.' || tablename = '{table}' AND 'public' = ANY (roles)")
+        m = re.search(r"\(?(\w+) = platform\.current_tenant\(\)", quals)
+        check(m, f"{table}: a policy on platform.current_tenant() ({quals!r})")
+        col = m.group(1)
+        tenant_tables += 1
+        a_rows = int(psql(f"SELECT count(*) FROM {table} WHERE {col} = '{a.id}'"))
+        with_rows += a_rows > 0
+        for setting in (None, nobody, b.id):
+            pre = [f"SELECT set_config('app.tenant_id', '{setting}', false)"] if setting else []
+            ok, out = app_psql(*(pre + [f"SELECT count(*) FROM {table} WHERE {col} = '{a.id}'",
+                                        f"SELECT count(*) FROM {table} WHERE {col} IS DISTINCT "
+                                        f"FROM '{setting or nobody}'"]))
+            check(ok, f"{table}: {out}")
+            eq(out.split()[-2:], ["0", "0"], f"{table}: rows visible with tenant {setting}")
+            sealed_write(f"UPDATE {table} SET {col} = {col} WHERE {col} = '{a.id}'", setting,
+                         f"{table} update A as {setting}")
+            sealed_write(f"DELETE FROM {table} WHERE {col} = '{a.id}'", setting,
+                         f"{table} delete A as {setting}")
+            sealed_write(f"UPDATE {table} SET {col} = '{a.id}'", setting,
+                         f"{table} move rows into A as {setting}")
+            if a_rows:
+                row = psql(f"SELECT row_to_json(x)::text FROM {table} x WHERE {col} = '{a.id}' "
+                           "LIMIT 1").strip()
+                sealed_write(f"INSERT INTO {table} SELECT * FROM json_populate_record("
+                             f"NULL::{table}, $j${row}$j$)", setting,
+                             f"{table} insert A's row as {setting}")
+        if a_rows:
+            ok, out = app_psql(f"SELECT set_config('app.tenant_id', '{a.id}', false)",
+                               f"SELECT count(*) FROM {table} WHERE {col} = '{a.id}'")
+            eq(out.split()[-1], str(a_rows), f"{table}: A sees its own rows (the zeros count)")
+    check(tenant_tables >= 10, f"only {tenant_tables} tenant tables found")
+    check(with_rows >= tenant_tables - 1, f"A has rows in {with_rows} of {tenant_tables} tables")
+    print(f"     {tenant_tables} tenant tables sealed ({with_rows} holding A's rows)")
