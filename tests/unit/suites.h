@@ -14,7 +14,8 @@
     X(tokencache)         \
     X(reporting)          \
     X(audit_events)       \
-    X(ops)
+    X(ops)                \
+    X(access)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)
