@@ -439,3 +439,39 @@ def pooled_connection_never_carries_a_tenant():
                 r = t.req("GET", f"/v1/users/{next(iter(theirs))}")
                 problem(r, 404)
         eq(a.req("GET", "/v1/me").status, 200, "the refused disable was rolled back")
+
+
+@test
+def access_responses_match_the_documented_schemas():
+    from test_openapi import conforms, document
+    doc = document()
+    t = Tenant()
+    c = lambda m, tpl, r: conforms(doc, m, tpl, r)  # noqa: E731
+    r = t.req("POST", "/v1/users", {"email": "doc@example.com", "name": "Doc",
+                                    "password": "long enough pw", "roles": ["viewer"]})
+    c("POST", "/v1/users", r)
+    uid = r.json["id"]
+    c("POST", "/v1/users", t.req("POST", "/v1/users", {"email": "DOC@example.com", "name": "D",
+                                                       "password": "long enough pw"}))  # 409
+    c("POST", "/v1/users", t.req("POST", "/v1/users", {"email": "x"}))  # 422
+    c("GET", "/v1/users", t.req("GET", "/v1/users?limit=1"))
+    c("GET", "/v1/users/{id}", t.req("GET", f"/v1/users/{uid}"))
+    c("GET", "/v1/users/{id}", t.req("GET", f"/v1/users/{uid}", headers={"If-None-Match": '"1"'}))
+    c("GET", "/v1/users/{id}", t.req("GET", "/v1/users/nope"))
+    c("PATCH", "/v1/users/{id}", t.req("PATCH", f"/v1/users/{uid}", {"name": "Doc 2"}))
+    c("PATCH", "/v1/users/{id}", t.req("PATCH", f"/v1/users/{uid}", {"name": "x"},
+                                       headers={"If-Match": '"1"'}))  # 412
+    c("PUT", "/v1/users/{id}/roles", t.req("PUT", f"/v1/users/{uid}/roles", {"roles": ["editor"]}))
+    r = t.req("POST", "/v1/roles", {"name": "doc-role", "permissions": ["items:read", "po:*"]})
+    c("POST", "/v1/roles", r)
+    c("GET", "/v1/roles", t.req("GET", "/v1/roles"))
+    c("PATCH", "/v1/roles/{id}", t.req("PATCH", f"/v1/roles/{r.json['id']}", {"name": "doc-2"}))
+    c("DELETE", "/v1/roles/{id}", t.req("DELETE", f"/v1/roles/{r.json['id']}"))
+    c("DELETE", "/v1/roles/{id}", t.req("DELETE", f"/v1/roles/{role_id(t, 'admin')}"))  # 409
+    r = t.req("POST", "/v1/api-keys", {"name": "doc", "roles": ["viewer"],
+                                       "expires_at": "2999-01-01T00:00:00Z"})
+    c("POST", "/v1/api-keys", r)
+    c("POST", "/v1/api-keys", t.req("POST", "/v1/api-keys", {"name": "doc", "roles": []}))
+    c("GET", "/v1/api-keys", t.req("GET", "/v1/api-keys"))
+    c("DELETE", "/v1/api-keys/{id}", t.req("DELETE", f"/v1/api-keys/{r.json['id']}"))
+    c("DELETE", "/v1/api-keys/{id}", t.req("DELETE", f"/v1/api-keys/{r.json['id']}"))  # 404
