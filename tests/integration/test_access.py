@@ -475,3 +475,18 @@ def access_responses_match_the_documented_schemas():
     c("GET", "/v1/api-keys", t.req("GET", "/v1/api-keys"))
     c("DELETE", "/v1/api-keys/{id}", t.req("DELETE", f"/v1/api-keys/{r.json['id']}"))
     c("DELETE", "/v1/api-keys/{id}", t.req("DELETE", f"/v1/api-keys/{r.json['id']}"))  # 404
+
+
+@test
+def revocation_and_disabling_reach_every_server_process():
+    t = Tenant()
+    with Server() as other:
+        key = t.req("POST", "/v1/api-keys", {"name": "k", "roles": ["viewer"]}).json
+        u, pw = new_user(t, roles=["viewer"])
+        token = login_as(t, u["email"], pw)
+        for cred in (key["secret"], token):
+            eq(other.request("GET", "/v1/me", token=cred).status, 200, "works on process 2")
+        eq(t.req("DELETE", f"/v1/api-keys/{key['id']}").status, 204, "revoke on process 1")
+        eq(t.req("PATCH", f"/v1/users/{u['id']}", {"status": "disabled"}).status, 200, "disable")
+        for cred in (key["secret"], token):
+            invalid_token(other.request("GET", "/v1/me", token=cred))
