@@ -47,7 +47,14 @@ BODIES = {
     ("PUT", "/v1/workflows/{key}"): lambda a: {k: v for k, v in PURCHASE_ORDER.items()
                                                if k != "key"},
     ("POST", "/v1/items"): lambda a: {"workflow": a.workflow, "title": "m"},
+    ("PATCH", "/v1/items/{id}"): lambda a: {"title": "Changed by matrix"},
     ("POST", "/v1/items/{id}/transitions"): lambda a: {"transition": "submit"},
+}
+
+# Query strings for routes whose query parameters are required, so that the
+# cross-tenant call reaches the lookup (a 400 would hide a missing 404).
+QUERIES = {
+    ("GET", "/v1/reports/workflows/{key}/timeseries"): "metric=created&bucket=day",
 }
 
 # Routes where another tenant's call legitimately acts in its own namespace
@@ -68,7 +75,9 @@ def fill(route, a):
             raise Failure(f"the matrix cannot fill {m.group(0)} in {route['method']} "
                           f"{route['path']}: add it to PARAMS")
         return str(PARAMS[key](a))
-    return re.sub(r"\{([a-z_]+)\}", one, route["path"])
+    path = re.sub(r"\{([a-z_]+)\}", one, route["path"])
+    query = QUERIES.get((route["method"], route["path"]))
+    return f"{path}?{query}" if query else path
 
 
 def body_for(route, a):
