@@ -185,6 +185,8 @@ static int serve(const tf_config *cfg)
     int rc = 1;
     tf_server *srv = NULL;
     tf_jobs *jobs = NULL;
+    access_set_login_limits(cfg->login_fail_per_ip, cfg->login_fail_per_account,
+                            cfg->login_fail_window_s);
     if (!pool || !register_all(router, pool, keys, cfg, schema, err, sizeof err)) {
         fail(1, err);
         goto out;

@@ -16,6 +16,11 @@ struct tf_keyset;
 bool access_register(tf_router *r, const struct tf_keyset *keys, int ttl_s, char *err,
                      size_t errsz) TF_MUST_CHECK;
 
+/* Failed-login limits: at most per_ip failures per client address and
+ * per_account per account in each window of window_s seconds (0 disables a
+ * limit). Kept in this process's memory. Call before serving. */
+void access_set_login_limits(int per_ip, int per_account, int window_s);
+
 /* Creates the built-in roles and the first admin of a new tenant inside tx
  * (already bound to that tenant). Validation failures are 422 with pointers
  * /admin_email and /admin_password. */

@@ -54,6 +54,11 @@ static const struct {
      "seconds an Idempotency-Key record is kept before purging (86400-2592000)"},
     {"TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL", "300",
      "seconds between purges of expired Idempotency-Key records (1-86400)"},
+    {"TENANTFLOW_LOGIN_FAILURES_PER_IP", "100",
+     "failed logins per client address per window before 429 (0 = no limit)"},
+    {"TENANTFLOW_LOGIN_FAILURES_PER_ACCOUNT", "10",
+     "failed logins per account per window before 429 (0 = no limit)"},
+    {"TENANTFLOW_LOGIN_FAILURE_WINDOW", "300", "seconds a failed-login window lasts (1-86400)"},
 };
 
 void tf_config_usage(void)
@@ -311,6 +316,10 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     cfg->idem_purge_interval_s =
         (unsigned)int_var(&e, "TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL", 1, 86400);
     parse_webhooks(&e, cfg);
+    cfg->login_fail_per_ip = (int)int_var(&e, "TENANTFLOW_LOGIN_FAILURES_PER_IP", 0, 1000000);
+    cfg->login_fail_per_account =
+        (int)int_var(&e, "TENANTFLOW_LOGIN_FAILURES_PER_ACCOUNT", 0, 1000000);
+    cfg->login_fail_window_s = (int)int_var(&e, "TENANTFLOW_LOGIN_FAILURE_WINDOW", 1, 86400);
     parse_log_level(&e, cfg);
     parse_tls(&e, cfg, need_server);
     cfg->metrics = on_off(&e, "TENANTFLOW_METRICS");

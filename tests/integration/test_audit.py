@@ -98,7 +98,79 @@ def drive_delete_webhook(t, h):
     return "webhook.deleted"
 
 
+def _user(t):
+    r = t.req("POST", "/v1/users", {"email": f"{rid()}@example.com", "name": "U",
+                                    "password": "long enough pw"})
+    eq(r.status, 201, f"create user {r}")
+    return r.json["id"]
+
+
+def _role(t):
+    r = t.req("POST", "/v1/roles", {"name": rid()[:40], "permissions": ["items:read"]})
+    eq(r.status, 201, f"create role {r}")
+    return r.json["id"], r.json["name"]
+
+
+def drive_create_user(t, h):
+    r = t.req("POST", "/v1/users", {"email": f"{rid()}@example.com", "name": "U",
+                                    "password": "long enough pw"}, headers=h)
+    eq(r.status, 201, f"create user {r}")
+    return "user.created"
+
+
+def drive_patch_user(t, h):
+    r = t.req("PATCH", f"/v1/users/{_user(t)}", {"password": "another long pw"}, headers=h)
+    eq(r.status, 200, f"patch user {r}")
+    return "user.updated"
+
+
+def drive_set_roles(t, h):
+    r = t.req("PUT", f"/v1/users/{_user(t)}/roles", {"roles": ["viewer"]}, headers=h)
+    eq(r.status, 200, f"set roles {r}")
+    return "user.roles_set"
+
+
+def drive_create_role(t, h):
+    r = t.req("POST", "/v1/roles", {"name": rid()[:40], "permissions": []}, headers=h)
+    eq(r.status, 201, f"create role {r}")
+    return "role.created"
+
+
+def drive_patch_role(t, h):
+    r = t.req("PATCH", f"/v1/roles/{_role(t)[0]}", {"permissions": ["items:write"]}, headers=h)
+    eq(r.status, 200, f"patch role {r}")
+    return "role.updated"
+
+
+def drive_delete_role(t, h):
+    r = t.req("DELETE", f"/v1/roles/{_role(t)[0]}", headers=h)
+    eq(r.status, 204, f"delete role {r}")
+    return "role.deleted"
+
+
+def drive_create_key(t, h):
+    r = t.req("POST", "/v1/api-keys", {"name": "k", "roles": ["viewer"]}, headers=h)
+    eq(r.status, 201, f"create key {r}")
+    return "api_key.created"
+
+
+def drive_revoke_key(t, h):
+    r = t.req("POST", "/v1/api-keys", {"name": "k", "roles": []})
+    eq(r.status, 201, f"create key {r}")
+    r = t.req("DELETE", f"/v1/api-keys/{r.json['id']}", headers=h)
+    eq(r.status, 204, f"revoke key {r}")
+    return "api_key.revoked"
+
+
 DRIVERS = {
+    ("POST", "/v1/users"): drive_create_user,
+    ("PATCH", "/v1/users/{id}"): drive_patch_user,
+    ("PUT", "/v1/users/{id}/roles"): drive_set_roles,
+    ("POST", "/v1/roles"): drive_create_role,
+    ("PATCH", "/v1/roles/{id}"): drive_patch_role,
+    ("DELETE", "/v1/roles/{id}"): drive_delete_role,
+    ("POST", "/v1/api-keys"): drive_create_key,
+    ("DELETE", "/v1/api-keys/{id}"): drive_revoke_key,
     ("POST", "/v1/admin/tenants"): drive_create_tenant,
     ("PATCH", "/v1/admin/tenants/{id}"): drive_patch_tenant,
     ("POST", "/v1/workflows"): drive_create_workflow,

@@ -15,7 +15,8 @@
     X(reporting)          \
     X(audit_events)       \
     X(ops)                \
-    X(idem)
+    X(idem)               \
+    X(access)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)

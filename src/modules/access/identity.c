@@ -110,6 +110,28 @@ static void login_failed(tf_req *req)
                    "The tenant, email or password is not right.");
 }
 
+static void too_many(tf_req *req, int wait)
+{
+    tf_problem *p = tf_req_problem(req);
+    tf_problem_set(p, TF_PB_TOO_MANY_REQUESTS, "Too many failed logins; retry in %d seconds.",
+                   wait);
+    p->retry_after = wait;
+}
+
+/* The rate-limit key of the account a login names: the user when it exists
+ * (so every spelling of its email counts together), otherwise the tenant
+ * slug and the email as given, lower-cased. */
+static char *account_key(tf_arena *a, const char *slug, const char *email, const char *user_id)
+{
+    if (user_id[0])
+        return tf_arena_printf(a, "user:%s", user_id);
+    char *lower = tf_arena_strdup(a, email);
+    for (char *c = lower; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return tf_arena_printf(a, "login:%s|%s", slug, lower);
+}
+
 void access_login(tf_req *req)
 {
     static const tf_json_field fields[] = {
@@ -118,13 +140,20 @@ void access_login(tf_req *req)
         {"password", TF_JT_STRING, true, false},
     };
     tf_problem *p = tf_req_problem(req);
+    tf_arena *a = tf_req_arena(req);
+    char *ip_key = tf_arena_printf(a, "ip:%s", tf_req_client_ip(req));
+    int wait = access_limit_wait(&access_login_per_ip, ip_key);
+    if (wait > 0) {
+        too_many(req, wait);
+        return;
+    }
     json_t *body = tf_req_json(req);
     if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
         return;
     const char *password = tf_json_str(body, "password");
     size_t pwlen = strlen(password);
     tf_tx_ctx ctx = {.request_id = tf_req_id(req)};
-    tf_tx *tx = tf_tx_begin(tf_req_pool(req), tf_req_arena(req), &ctx, p);
+    tf_tx *tx = tf_tx_begin(tf_req_pool(req), a, &ctx, p);
     if (!tx)
         return;
     tenancy_tenant t;
@@ -145,6 +174,14 @@ void access_login(tf_req *req)
         free(hash);
         return;
     }
+    const char *acct_key =
+        account_key(a, tf_json_str(body, "tenant"), tf_json_str(body, "email"), user_id);
+    wait = access_limit_wait(&access_login_per_account, acct_key);
+    if (wait > 0) {
+        free(hash);
+        too_many(req, wait);
+        return;
+    }
     bool ok;
     if (hash)
         ok = tf_password_verify(hash, password, pwlen) && active;
@@ -152,9 +189,12 @@ void access_login(tf_req *req)
         tf_password_burn(password, pwlen), ok = false;
     free(hash);
     if (!ok) {
+        access_limit_fail(&access_login_per_ip, ip_key);
+        access_limit_fail(&access_login_per_account, acct_key);
         login_failed(req);
         return;
     }
+    access_limit_reset(acct_key);
     tf_claims c = {.iat = (int64_t)time(NULL)};
     c.exp = c.iat + access_token_ttl;
     snprintf(c.sub, sizeof c.sub, "%s", user_id);
@@ -213,7 +253,8 @@ bool access_resolve(tf_tx *tx, tf_arena *arena, const tf_credential *cred, tf_pr
         if (!tf_tx_set_tenant(tx, tf_val(r, 0, 0), p))
             return false;
     } else {
-        if (!tf_uuid_parse_ok(cred->sub, strlen(cred->sub)))
+        if (!tf_uuid_parse_ok(cred->sub, strlen(cred->sub)) ||
+            !tf_uuid_parse_ok(cred->tid, strlen(cred->tid)))
             return invalid(p);
         out->type = TF_ACTOR_USER;
         out->id = tf_arena_strdup(arena, cred->sub);
