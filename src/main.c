@@ -14,6 +14,7 @@
 #include "tenantflow/audit.h"
 #include "tenantflow/config.h"
 #include "tenantflow/crypto.h"
+#include "tenantflow/dbgauge.h"
 #include "tenantflow/cursor.h"
 #include "tenantflow/db.h"
 #include "tenantflow/docs.h"
@@ -208,6 +209,8 @@ static int serve(const tf_config *cfg)
         .max_headers = 16 * 1024,
         .timeout_s = cfg->timeout_s,
         .max_conns = cfg->max_conns,
+        .workers = cfg->pool_size,
+        .max_queue = cfg->pool_max_waiters,
         .tls = tls != NULL,
         .cors = cfg->cors,
         .ncors = cfg->ncors,
@@ -218,6 +221,7 @@ static int serve(const tf_config *cfg)
     if (cfg->metrics) {
         events_metrics_add(pool);
         workflows_metrics_add(pool);
+        tf_jobs_add(jobs, &tf_dbgauge_job);
     }
     tf_job timers = workflows_timer_job(cfg->timer_interval_ms);
     tf_jobs_add(jobs, &timers);

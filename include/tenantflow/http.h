@@ -48,6 +48,7 @@ typedef struct tf_route {
 enum {
     TF_ROUTE_CSV = 1u << 0,     /* may answer text/csv */
     TF_ROUTE_NO_TX = 1u << 1,   /* handler manages its own transactions */
+    TF_ROUTE_INLINE = 1u << 3,  /* cheap, no database: answered on the I/O thread itself */
     TF_ROUTE_TEXT = 1u << 2,    /* a page or asset (HTML, CSS, JavaScript): Accept is not
                                    negotiated, the one representation is always sent */
 };
@@ -121,6 +122,8 @@ typedef struct tf_server_config {
     size_t max_headers;   /* 431 above this */
     unsigned timeout_s;   /* idle connection time-out */
     unsigned max_conns;
+    int workers;          /* threads that run handlers (the database work) */
+    int max_queue;        /* requests waiting for a worker before 503 */
     bool tls;                 /* HTTPS with the credentials of tls.h (tf_tls_load first) */
     const char *const *cors;  /* allowed CORS origins (borrowed), ncors of them */
     size_t ncors;

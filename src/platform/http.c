@@ -11,12 +11,21 @@
  * headers (limits, routing, content type and Content-Length are checked there,
  * before any body byte is buffered), then once per body chunk (appended up to
  * the cap), then once more with no data, when the request is dispatched.
+ *
+ * libmicrohttpd's threads only do I/O. A request that needs the database (or
+ * Argon2) is handed to a fixed set of worker threads through one FIFO queue:
+ * its connection is suspended, a worker runs the handler and its
+ * transaction, then resumes the connection, and libmicrohttpd calls
+ * on_request once more to send the reply. A slow request therefore never
+ * holds up the other connections of its I/O thread, and waiting is fair
+ * across all connections; a full queue answers 503 at once.
  */
 #include "tenantflow/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -48,6 +57,14 @@ struct tf_server {
     tf_server_config cfg;
     tf_server_deps deps;
     atomic_int inflight;
+    /* the worker queue */
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    tf_req *head, *tail;
+    int queued;
+    bool stopping;
+    pthread_t *workers;
+    int nworkers;
 };
 
 struct tf_req {
@@ -78,6 +95,8 @@ struct tf_req {
     const char *reply_type;
     struct header *headers;
     tf_rate_verdict rate; /* rate.limit 0: not rate limited */
+    tf_req *next;         /* in the worker queue */
+    bool handed_over;     /* given to a worker; its reply is ready when resumed */
 };
 
 static tf_resolver user_resolver, operator_resolver;
@@ -849,6 +868,64 @@ static void append_body(tf_req *req, const char *data, size_t n)
     req->body_len += n;
 }
 
+/* --- the worker queue --- */
+
+static void *work(void *arg)
+{
+    tf_server *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->lock);
+        while (!srv->head && !srv->stopping)
+            pthread_cond_wait(&srv->ready, &srv->lock);
+        tf_req *req = srv->head;
+        if (req) {
+            srv->head = req->next;
+            if (!srv->head)
+                srv->tail = NULL;
+            srv->queued--;
+        }
+        pthread_mutex_unlock(&srv->lock);
+        if (!req)
+            return NULL; /* stopping, and the queue is empty */
+        struct MHD_Connection *conn = req->conn;
+        dispatch(req);
+        /* After the resume libmicrohttpd owns req again: touch nothing. */
+        MHD_resume_connection(conn);
+    }
+}
+
+static tf_metric *queue_rejected;
+
+static bool queue_length(void *arg, double *value)
+{
+    tf_server *srv = arg;
+    pthread_mutex_lock(&srv->lock);
+    *value = srv->queued;
+    pthread_mutex_unlock(&srv->lock);
+    return true;
+}
+
+/* Queues req for a worker; false when the queue is full. */
+static bool hand_over(tf_server *srv, tf_req *req)
+{
+    pthread_mutex_lock(&srv->lock);
+    bool ok = srv->queued < srv->cfg.max_queue;
+    if (ok) {
+        req->handed_over = true;
+        req->next = NULL;
+        MHD_suspend_connection(req->conn);
+        if (srv->tail)
+            srv->tail->next = req;
+        else
+            srv->head = req;
+        srv->tail = req;
+        srv->queued++;
+        pthread_cond_signal(&srv->ready);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **ctx)
@@ -883,7 +960,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    dispatch(req);
+    if (req->handed_over)
+        return send_reply(req); /* resumed: a worker has run it */
+    if (req->body_too_large || (req->match.route->flags & TF_ROUTE_INLINE)) {
+        dispatch(req);
+        return send_reply(req);
+    }
+    if (hand_over(srv, req))
+        return MHD_YES;
+    tf_metrics_inc(queue_rejected, 1);
+    tf_problem_set(&req->pb, TF_PB_UNAVAILABLE, "The server is at capacity; retry shortly.");
+    req->pb.retry_after = 1;
     return send_reply(req);
 }
 
@@ -983,7 +1070,8 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
         {MHD_OPTION_END, 0, NULL},
     };
     srv->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG |
             (cfg->tls ? MHD_USE_TLS : 0),
         (uint16_t)cfg->port, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -1003,6 +1091,20 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
         free(srv);
         return NULL;
     }
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->ready, NULL);
+    queue_rejected = tf_metrics_counter("tf_http_queue_rejected_total",
+                                        "Requests answered 503 because the worker queue was full.");
+    tf_metrics_gauge_fn("tf_http_queue_waiting", "Requests waiting for a worker thread.",
+                        queue_length, srv);
+    srv->workers = tf_xcalloc((size_t)cfg->workers, sizeof *srv->workers);
+    for (; srv->nworkers < cfg->workers; srv->nworkers++) {
+        if (pthread_create(&srv->workers[srv->nworkers], NULL, work, srv) != 0) {
+            snprintf(err, errsz, "cannot start worker threads");
+            tf_server_stop(srv, 0);
+            return NULL;
+        }
+    }
     return srv;
 }
 
@@ -1021,6 +1123,16 @@ void tf_server_stop(tf_server *s, unsigned grace_s)
         close(fd);
     for (unsigned waited = 0; atomic_load(&s->inflight) > 0 && waited < grace_s * 100; waited++)
         usleep(10000);
+    /* Workers finish what is queued (resuming those connections), then go. */
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->ready);
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
     MHD_stop_daemon(s->daemon);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->ready);
+    free(s->workers);
     free(s);
 }

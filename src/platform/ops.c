@@ -46,7 +46,8 @@ static void readyz(tf_req *req)
 }
 
 static const tf_route routes[] = {
-    {"GET", "/healthz", TF_PUBLIC, healthz, NULL, "Liveness: the process is running", 0},
+    {"GET", "/healthz", TF_PUBLIC, healthz, NULL, "Liveness: the process is running",
+     TF_ROUTE_INLINE},
     {"GET", "/readyz", TF_PUBLIC, readyz, NULL,
      "Readiness: database reachable and schema current", 0},
 };

@@ -326,7 +326,7 @@ def pool_full_with_full_wait_queue_answers_503_at_once():
             second = threading.Thread(target=call, args=("second",))
             second.start()
             time.sleep(0.5)
-            wait_metric(srv, "tf_db_pool_waiting", 1)
+            wait_metric(srv, "tf_http_queue_waiting", 1)
             start = time.time()
             r = srv.request("GET", "/v1/admin/tenants", token=op)
             elapsed = time.time() - start
@@ -339,13 +339,13 @@ def pool_full_with_full_wait_queue_answers_503_at_once():
             first.join(30)
             second.join(30)
             eq(results["first"].status, 200, "the request holding the connection")
-            # Background jobs share the pool, so the one waiting place may have
-            # been a job's: the second request then waited or was refused.
+            # Requests wait for a worker (one per pooled connection) in one
+            # queue; its one place was the second request's.
             second = results["second"]
             check(second.status == 200 or (second.status == 503 and
                                            "capacity" in second.json["detail"]), f"{second}")
             m = scrape(srv)
-            check(m['tf_db_pool_rejected_total{reason="queue_full"}'] >= 1, "rejections counted")
+            check(m["tf_http_queue_rejected_total"] >= 1, "rejections counted")
         finally:
             if not holder.stdin.closed:
                 holder.stdin.close()

@@ -9,7 +9,7 @@ static const tf_route routes[] = {
     {"POST", "/v1/auth/token", TF_PUBLIC, access_login, NULL,
      "Exchange tenant, email and password for an access token", 0},
     {"GET", "/.well-known/jwks.json", TF_PUBLIC, access_jwks, NULL,
-     "Public keys that verify access tokens", 0},
+     "Public keys that verify access tokens", TF_ROUTE_INLINE},
     {"GET", "/v1/me", TF_AUTHENTICATED, access_me, NULL,
      "The calling principal, its tenant, roles and permissions", 0},
     {"POST", "/v1/users", "users:write", access_create_user, NULL, "Create a user", 0},
