@@ -71,6 +71,12 @@ typedef bool (*tf_resolver)(tf_tx *tx, tf_arena *arena, const tf_credential *cre
                             tf_principal *out, tf_problem *p);
 
 void tf_auth_set_user_resolver(tf_resolver fn);     /* tokens and API keys */
+
+/* Optional: names the reads the user resolver will make for an access token,
+ * so they travel with BEGIN in one round trip (see tf_tx_ctx.prefetch).
+ * Strings it puts in ctx must live as long as cred. */
+typedef void (*tf_prefetcher)(const tf_credential *cred, tf_tx_ctx *ctx);
+void tf_auth_set_user_prefetcher(tf_prefetcher fn);
 void tf_auth_set_operator_resolver(tf_resolver fn); /* operator tokens */
 
 #endif

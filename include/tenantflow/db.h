@@ -48,10 +48,23 @@ void tf_pool_set_max_waiters(tf_pool *pool, int max_waiters);
 /* Connections in use and requests waiting, for /metrics. */
 void tf_pool_stats(tf_pool *pool, int *in_use, int *waiting, int *size);
 
+/* A statement to run together with BEGIN (see tf_tx_ctx.prefetch). */
+typedef struct tf_prefetch {
+    tf_stmt *stmt;
+    const char *params[2];
+} tf_prefetch;
+
+enum { TF_MAX_PREFETCH = 2 };
+
 typedef struct tf_tx_ctx {
     const char *tenant_id;  /* NULL: no tenant (RLS shows nothing) */
     const char *actor;      /* "user:<id>", "operator:<id>", "system" ... */
     const char *request_id;
+    /* Reads to run in BEGIN's round trip, after the context is set. A later
+     * tf_tx_exec of the same statement with the same parameters returns the
+     * prefetched result instead of asking the database again. */
+    tf_prefetch prefetch[TF_MAX_PREFETCH];
+    size_t nprefetch;
 } tf_tx_ctx;
 
 /* Borrows a connection, BEGINs and sets the context. NULL with p set (503

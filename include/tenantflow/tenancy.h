@@ -23,6 +23,9 @@ bool tenancy_register(tf_router *r, char *err, size_t errsz) TF_MUST_CHECK;
 /* The tenant of the transaction (by its app.tenant_id), or false with a 401
  * problem when it does not exist. */
 bool tenancy_current(tf_tx *tx, tenancy_tenant *out, tf_problem *p) TF_MUST_CHECK;
+/* The statement tenancy_current() runs (no parameters), for callers that
+ * prefetch it with BEGIN. */
+tf_stmt *tenancy_current_stmt(void);
 /* Looks a tenant up by slug across tenants (login). False when unknown,
  * without setting p unless the database failed. */
 bool tenancy_by_slug(tf_tx *tx, const char *slug, tenancy_tenant *out, tf_problem *p)

@@ -54,6 +54,10 @@ struct tf_tx {
     tf_arena *arena;
     struct deferred *deferred, **deferred_tail;
     size_t ndeferred;
+    /* results read together with BEGIN, waiting for their tf_tx_exec */
+    tf_prefetch pre[TF_MAX_PREFETCH];
+    PGresult *pre_result[TF_MAX_PREFETCH];
+    size_t npre;
     /* State at the savepoint, restored by a rollback to it. */
     struct deferred **sp_tail;
     size_t sp_ndeferred;
@@ -296,11 +300,22 @@ static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p)
     snprintf(tx->tenant, sizeof tx->tenant, "%s", tenant);
     const char *params[] = {tenant, ctx && ctx->actor ? ctx->actor : "",
                             ctx && ctx->request_id ? ctx->request_id : ""};
-    /* BEGIN and the context travel in one round trip. */
-    tf_stmt *stmts[] = {&set_ctx_stmt};
-    const char *const *plist[] = {params};
-    PGresult *out[1];
-    return pipeline(tx, true, 1, stmts, plist, out, false, p);
+    /* BEGIN, the context and the prefetched reads travel in one round trip. */
+    tf_stmt *stmts[1 + TF_MAX_PREFETCH] = {&set_ctx_stmt};
+    const char *const *plist[1 + TF_MAX_PREFETCH] = {params};
+    PGresult *out[1 + TF_MAX_PREFETCH];
+    size_t n = ctx && ctx->nprefetch <= TF_MAX_PREFETCH ? ctx->nprefetch : 0;
+    for (size_t i = 0; i < n; i++) {
+        tx->pre[i] = ctx->prefetch[i];
+        stmts[1 + i] = tx->pre[i].stmt;
+        plist[1 + i] = tx->pre[i].params;
+    }
+    if (!pipeline(tx, true, 1 + n, stmts, plist, out, false, p))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        tx->pre_result[i] = out[1 + i];
+    tx->npre = n;
+    return true;
 }
 
 static tf_stmt set_tenant_stmt = TF_STMT("SELECT set_config('app.tenant_id', $1, true)", 1);
@@ -374,12 +389,38 @@ static bool prepare(tf_tx *tx, tf_stmt *stmt, char name[16], tf_problem *p)
     return ok;
 }
 
+static bool same_params(const tf_stmt *stmt, const char *const *a, const char *const *b)
+{
+    for (int i = 0; i < stmt->nparams && i < 2; i++) {
+        if (!a[i] != !b[i] || (a[i] && strcmp(a[i], b[i]) != 0))
+            return false;
+    }
+    return stmt->nparams <= 2;
+}
+
+/* A result read with BEGIN for exactly this statement and these parameters. */
+static PGresult *take_prefetched(tf_tx *tx, tf_stmt *stmt, const char *const *params)
+{
+    for (size_t i = 0; i < tx->npre; i++) {
+        if (tx->pre_result[i] && tx->pre[i].stmt == stmt &&
+            same_params(stmt, tx->pre[i].params, params)) {
+            PGresult *r = tx->pre_result[i];
+            tx->pre_result[i] = NULL;
+            return r;
+        }
+    }
+    return NULL;
+}
+
 PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_problem *p)
 {
     if (tx->done) {
         tf_problem_internal(p, "statement on a finished transaction");
         return NULL;
     }
+    PGresult *pre = tx->npre ? take_prefetched(tx, stmt, params) : NULL;
+    if (pre)
+        return pre;
     char name[16];
     if (!prepare(tx, stmt, name, p))
         return NULL;

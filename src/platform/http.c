@@ -100,6 +100,12 @@ struct tf_req {
 };
 
 static tf_resolver user_resolver, operator_resolver;
+static tf_prefetcher user_prefetcher;
+
+void tf_auth_set_user_prefetcher(tf_prefetcher fn)
+{
+    user_prefetcher = fn;
+}
 
 void tf_auth_set_user_resolver(tf_resolver fn)
 {
@@ -747,6 +753,8 @@ static void run_in_transaction(tf_req *req)
             .actor = cred.kind == TF_CRED_ACCESS_TOKEN ? cred.sub : NULL,
             .request_id = req->request_id,
         };
+        if (cred.kind == TF_CRED_ACCESS_TOKEN && user_prefetcher)
+            user_prefetcher(&cred, &ctx);
         req->tx = tf_tx_begin(req->srv->deps.pool, req->arena, &ctx, &req->pb);
         if (!req->tx)
             return;

@@ -235,6 +235,18 @@ static bool invalid(tf_problem *p)
     return false;
 }
 
+/* An access token names its tenant and user, so the two reads the resolver
+ * needs can travel with BEGIN. Malformed ids are left to the resolver (401). */
+void access_prefetch(const tf_credential *cred, tf_tx_ctx *ctx)
+{
+    if (!tf_uuid_parse_ok(cred->sub, strlen(cred->sub)) ||
+        !tf_uuid_parse_ok(cred->tid, strlen(cred->tid)))
+        return;
+    ctx->prefetch[0] = (tf_prefetch){tenancy_current_stmt(), {NULL, NULL}};
+    ctx->prefetch[1] = (tf_prefetch){&principal_user, {cred->sub, NULL}};
+    ctx->nprefetch = 2;
+}
+
 bool access_resolve(tf_tx *tx, tf_arena *arena, const tf_credential *cred, tf_principal *out,
                     tf_problem *p)
 {

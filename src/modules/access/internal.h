@@ -12,6 +12,7 @@ extern int access_token_ttl;
 void access_login(tf_req *req);
 void access_me(tf_req *req);
 void access_jwks(tf_req *req);
+void access_prefetch(const tf_credential *cred, tf_tx_ctx *ctx);
 bool access_resolve(tf_tx *tx, tf_arena *arena, const tf_credential *cred, tf_principal *out,
                     tf_problem *p);
 /* Adds 422 errors for a bad email / password at the given pointers. */

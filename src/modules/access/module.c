@@ -37,5 +37,6 @@ bool access_register(tf_router *r, const tf_keyset *keys, int ttl_s, char *err, 
     access_keys = keys;
     access_token_ttl = ttl_s;
     tf_auth_set_user_resolver(access_resolve);
+    tf_auth_set_user_prefetcher(access_prefetch);
     return tf_router_add_all(r, routes, sizeof routes / sizeof *routes, err, errsz);
 }

@@ -99,7 +99,7 @@ static int seal_batch(tf_pool *pool)
 {
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
-    tf_tx_ctx ctx = {NULL, "system", NULL};
+    tf_tx_ctx ctx = {.actor = "system"};
     int sealed = -1;
     struct head *heads = NULL;
     struct lit tenants = {0}, ids = {0}, seqs = {0}, hashes = {0};

@@ -121,7 +121,7 @@ static int fan_out_batch(tf_pool *pool)
 {
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
-    tf_tx_ctx ctx = {NULL, "system", NULL};
+    tf_tx_ctx ctx = {.actor = "system"};
     int n = -1;
     char lim[16];
     snprintf(lim, sizeof lim, "%d", FAN_BATCH);
@@ -142,7 +142,7 @@ static int fetch_due(tf_pool *pool, struct message *msgs)
 {
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
-    tf_tx_ctx ctx = {NULL, "system", NULL};
+    tf_tx_ctx ctx = {.actor = "system"};
     int n = 0;
     char lim[16];
     snprintf(lim, sizeof lim, "%d", DUE_BATCH);
@@ -306,7 +306,7 @@ static void record(tf_pool *pool, const struct message *m, int attempt, const st
                             o->error[0] ? o->error : NULL, dur, status, del, disable};
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
-    tf_tx_ctx ctx = {m->tenant, "system", NULL};
+    tf_tx_ctx ctx = {.tenant_id = m->tenant, .actor = "system"};
     tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
     bool ok = tx && tf_tx_exec(tx, &record_attempt, params, &p) && tf_tx_commit(tx, &p);
     if (!ok)

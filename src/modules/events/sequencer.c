@@ -37,7 +37,7 @@ static int sequence_batch(tf_pool *pool)
 {
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
-    tf_tx_ctx ctx = {NULL, "system", NULL};
+    tf_tx_ctx ctx = {.actor = "system"};
     int n = -1;
     tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
     PGresult *r = tx ? tf_tx_exec(tx, &try_lock, NULL, &p) : NULL;

@@ -262,6 +262,11 @@ static tf_stmt current_stmt = TF_STMT(
     "SELECT id, slug, status, name FROM tenancy.tenants WHERE id = platform.current_tenant()", 0);
 static tf_stmt by_slug_stmt = TF_STMT("SELECT id, status FROM tenancy.tenant_by_slug($1)", 1);
 
+tf_stmt *tenancy_current_stmt(void)
+{
+    return &current_stmt;
+}
+
 bool tenancy_current(tf_tx *tx, tenancy_tenant *out, tf_problem *p)
 {
     PGresult *r = tf_tx_exec(tx, &current_stmt, NULL, p);

@@ -43,7 +43,7 @@ static int fire_tenant(tf_pool *pool, const char *tenant)
 {
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
-    tf_tx_ctx ctx = {tenant, "system", NULL};
+    tf_tx_ctx ctx = {.tenant_id = tenant, .actor = "system"};
     int fired = 0;
     tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
     char lim[16];
@@ -85,7 +85,7 @@ void wf_timers_run(tf_pool *pool, void *arg)
     (void)arg;
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
-    tf_tx_ctx ctx = {NULL, "system", NULL};
+    tf_tx_ctx ctx = {.actor = "system"};
     tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
     char lim[16];
     snprintf(lim, sizeof lim, "%d", TENANTS_PER_ROUND * ITEMS_PER_TENANT);
