@@ -46,7 +46,14 @@ operator=$("$BIN" operator create bench)
 start_server() {
     "$BIN" serve 2>>"$tmp/server.log" &
     server_pid=$!
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
+    for _ in $(seq 300); do
+        curl -fs "http://127.0.0.1:$http_port/readyz" >/dev/null && return 0
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "the server did not come up:" >&2
+    tail -n 5 "$tmp/server.log" >&2
+    exit 1
 }
 stop_server() { kill "$server_pid"; wait "$server_pid" || true; server_pid=; }
 start_server
@@ -110,6 +117,15 @@ run_pgbench() { # NAME
 
 declare -A pg
 for s in get list create transition; do pg[$s]=$(run_pgbench "$s"); done
+# pgbench's writes leave the background jobs (feed sequencer, audit sealer)
+# some catching up to do: let them finish so they do not skew the first run.
+psql -X -q "$admin_url" -c "VACUUM ANALYZE" >/dev/null
+for _ in $(seq 120); do
+    curl -fs "http://127.0.0.1:$http_port/metrics" | grep -q '^tf_outbox_unsequenced_events 0$' && break
+    sleep 0.5
+done
+# Warm up (connections, prepared statements, caches) before measuring.
+wrk -t2 -c32 -d2s -s "$tmp/get.lua" "http://127.0.0.1:$http_port" >/dev/null 2>&1 || true
 
 rows=()
 rss_load=0
