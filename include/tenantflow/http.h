@@ -109,6 +109,11 @@ void tf_reply_header(tf_req *req, const char *name, const char *value);
  * text in column col of the first count rows of r (rendered by SQL), and
  * next_cursor a base64url cursor or NULL. */
 void tf_reply_list(tf_req *req, const PGresult *r, int col, int count, const char *next_cursor);
+/* One keyset page: r holds up to limit + 1 rows; the first limit are listed
+ * (JSON text in json_col) and, when there is another row, next_cursor is a
+ * cursor for scope holding {cursor_member: the last listed row's key_col}. */
+void tf_reply_page(tf_req *req, const PGresult *r, int json_col, int limit, const char *scope,
+                   const char *cursor_member, int key_col);
 /* Marks the request failed with its current problem (see tf_req_problem). */
 bool tf_req_failed(tf_req *req);
 

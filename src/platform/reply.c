@@ -3,8 +3,10 @@
  * the rows are copied side by side instead of being parsed into jansson and
  * printed again, which is most of a list request's CPU otherwise.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "tenantflow/cursor.h"
 #include "tenantflow/http.h"
 
 void tf_reply_list(tf_req *req, const PGresult *r, int col, int count, const char *next_cursor)
@@ -39,4 +41,18 @@ void tf_reply_list(tf_req *req, const PGresult *r, int col, int count, const cha
     }
     buf[n++] = '}';
     tf_reply_text(req, 200, "application/json; charset=utf-8", buf, n);
+}
+
+void tf_reply_page(tf_req *req, const PGresult *r, int json_col, int limit, const char *scope,
+                   const char *cursor_member, int key_col)
+{
+    int n = PQntuples(r);
+    char *next = NULL;
+    if (n > limit) {
+        json_t *c = json_pack("{s:s}", cursor_member, tf_val(r, limit - 1, key_col));
+        next = tf_cursor_encode(scope, c);
+        json_decref(c);
+    }
+    tf_reply_list(req, r, json_col, n < limit ? n : limit, next);
+    free(next);
 }

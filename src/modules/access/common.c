@@ -180,19 +180,7 @@ bool access_page_start(tf_req *req, const char *endpoint, int *limit, const char
 void access_reply_page(tf_req *req, const char *endpoint, const PGresult *r, int limit, int col,
                        int key_col)
 {
-    int n = PQntuples(r);
-    json_t *data = json_array();
-    for (int i = 0; i < n && i < limit; i++)
-        json_array_append_new(data, json_loads(tf_val(r, i, col), 0, NULL));
-    json_t *next = json_null();
-    if (n > limit) {
-        json_t *c = json_pack("{s:s}", "a", tf_val(r, limit - 1, key_col));
-        char *enc = tf_cursor_encode(scope_of(req, endpoint), c);
-        json_decref(c);
-        next = json_string(enc);
-        free(enc);
-    }
-    tf_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    tf_reply_page(req, r, col, limit, scope_of(req, endpoint), "a", key_col);
 }
 
 bool access_if_match(tf_req *req, long long version)

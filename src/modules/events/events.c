@@ -94,15 +94,13 @@ void events_feed(tf_req *req)
     if (!r)
         return;
     int n = PQntuples(r);
-    json_t *data = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(data, json_loads(tf_val(r, i, 1), 0, NULL));
     if (n > 0)
         pos = (json_int_t)tf_val_int(r, n - 1, 0);
+    /* next_cursor is never null: the position after the last event listed. */
     json_t *c = json_pack("{s:I}", "p", pos);
     char *enc = tf_cursor_encode(scope, c);
     json_decref(c);
-    tf_reply_json(req, 200, json_pack("{s:o, s:s}", "data", data, "next_cursor", enc));
+    tf_reply_list(req, r, 1, n, enc);
     free(enc);
 }
 

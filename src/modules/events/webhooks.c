@@ -188,19 +188,7 @@ static void list(tf_req *req, tf_stmt *stmt, const char *what, const char *paren
     PGresult *r = tf_tx_exec(tf_req_tx(req), stmt, params, p);
     if (!r)
         return;
-    int n = PQntuples(r);
-    json_t *data = json_array();
-    for (int i = 0; i < n && i < limit; i++)
-        json_array_append_new(data, json_loads(tf_val(r, i, 1), 0, NULL));
-    json_t *next = json_null();
-    if (n > limit) {
-        json_t *c = json_pack("{s:s}", "a", tf_val(r, limit - 1, 0));
-        char *enc = tf_cursor_encode(scope, c);
-        json_decref(c);
-        next = json_string(enc);
-        free(enc);
-    }
-    tf_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    tf_reply_page(req, r, 1, limit, scope, "a", 0);
 }
 
 void webhooks_list(tf_req *req)
