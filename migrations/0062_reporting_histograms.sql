@@ -7,8 +7,8 @@
 -- k. So:
 --
 --   dur_bin(v)   a bin number for a duration v (float8 seconds, the value the
---                percentile orders by): the float's sign, exponent and top 4
---                mantissa bits, 16 log-scale bins per doubling. It is
+--                percentile orders by): the float's sign, exponent and top 5
+--                mantissa bits, 32 log-scale bins per doubling. It is
 --                monotone by construction (the IEEE bit pattern of a
 --                non-negative double orders like its value), so every value
 --                of bin b sorts before every value of bin b+1.
@@ -16,11 +16,13 @@
 --                fact ended) and lead_bin (lead time, terminal facts only),
 --                and two indexes that read one bin of one series over a
 --                time range, index-only.
---   rollup_hist  per tenant, workflow, block of UTC days, series ('' for lead
---                time, else the state whose stays it counts) and bin: how
---                many facts. Blocks come in five sizes, 4^lvl days (1, 4, 16,
---                64, 256), aligned on 1970-01-01, so any range of whole days
---                is a handful of blocks. Maintained like rollup_hour: the
+--   rollup_hist  per tenant, workflow, block of UTC days and series ('' for
+--                lead time, else the state whose stays it counts) and
+--                octave (32 bins): an array of counts subscripted by bin
+--                number. Blocks come in five
+--                sizes, 4^lvl days (1, 4, 16, 64, 256), aligned on
+--                1970-01-01, so any range of whole days is a handful of
+--                blocks. Maintained like rollup_hour: the
 --                roll-up job folds [watermark, this hour) and a late fact adds
 --                itself, so a block wholly below the watermark is exact.
 --
@@ -32,8 +34,8 @@
 CREATE FUNCTION reporting.dur_bin(v float8) RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN v > 0 THEN (('x' || encode(float8send(v), 'hex'))::bit(64)::bigint >> 48)::integer
-                WHEN v < 0 THEN (-1 - (('x' || encode(float8send(-v), 'hex'))::bit(64)::bigint >> 48))::integer
+    SELECT CASE WHEN v > 0 THEN (('x' || encode(float8send(v), 'hex'))::bit(64)::bigint >> 47)::integer
+                WHEN v < 0 THEN (-1 - (('x' || encode(float8send(-v), 'hex'))::bit(64)::bigint >> 47))::integer
                 ELSE 0 END
 $$;
 
@@ -65,9 +67,9 @@ CREATE TABLE reporting.rollup_hist (
     lvl          smallint NOT NULL,   -- block of 4^lvl days
     block        integer NOT NULL,    -- day_no >> (2 * lvl)
     state        text NOT NULL,       -- '' lead time, else stays in this state
-    bin          integer NOT NULL,
-    n            bigint NOT NULL,
-    PRIMARY KEY (tenant_id, workflow_key, lvl, block, state, bin)
+    octave       integer NOT NULL,    -- bin >> 5: the 32 bins of one doubling
+    counts       bigint[] NOT NULL,   -- counts[bin]: subscripts are bin numbers, NULL is 0
+    PRIMARY KEY (tenant_id, workflow_key, lvl, block, state, octave)
 );
 ALTER TABLE reporting.rollup_hist ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reporting.rollup_hist FORCE ROW LEVEL SECURITY;
@@ -77,10 +79,41 @@ CREATE POLICY tenant_isolation ON reporting.rollup_hist USING (tenant_id = platf
 CREATE POLICY definer_all ON reporting.rollup_hist TO tenantflow_owner USING (true) WITH CHECK (true);
 GRANT SELECT, INSERT, UPDATE ON reporting.rollup_hist TO tenantflow_app;
 
+-- a[bin] += n, growing the array either way (gaps are NULL).
+CREATE FUNCTION reporting.hist_put(a bigint[], bin integer, n bigint) RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF bin IS NOT NULL AND n IS NOT NULL THEN
+        a[bin] := coalesce(a[bin], 0) + n;
+    END IF;
+    RETURN a;
+END $$;
+
+-- Element-wise a + b.
+CREATE FUNCTION reporting.hist_add(a bigint[], b bigint[]) RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+BEGIN
+    IF b IS NOT NULL AND cardinality(b) > 0 THEN
+        FOR i IN array_lower(b, 1) .. array_upper(b, 1) LOOP
+            IF b[i] IS NOT NULL THEN
+                a[i] := coalesce(a[i], 0) + b[i];
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN a;
+END $$;
+
+-- hist_agg(bin, n): the counts array of a set of (bin, n).
+CREATE AGGREGATE reporting.hist_agg(integer, bigint) (
+    SFUNC = reporting.hist_put, STYPE = bigint[], INITCOND = '{}'
+);
+
 -- The blocks that tile the days [ds, de), largest first where aligned.
 CREATE FUNCTION reporting.hist_blocks(ds integer, de integer)
 RETURNS TABLE (lvl smallint, block integer)
-LANGUAGE plpgsql IMMUTABLE STRICT
+LANGUAGE plpgsql IMMUTABLE STRICT ROWS 12
 AS $$
 DECLARE
     x integer := ds;
@@ -102,15 +135,18 @@ END $$;
 CREATE FUNCTION reporting.add_to_hist(f reporting.facts) RETURNS void
 LANGUAGE sql
 AS $$
-    INSERT INTO reporting.rollup_hist AS r (tenant_id, workflow_key, lvl, block, state, bin, n)
-    SELECT f.tenant_id, f.workflow_key, l, reporting.day_no(f.at) >> (2 * l), s.state, s.bin, 1
+    INSERT INTO reporting.rollup_hist AS r (tenant_id, workflow_key, lvl, block, state, octave,
+        counts)
+    SELECT f.tenant_id, f.workflow_key, l, reporting.day_no(f.at) >> (2 * l), s.state, s.bin >> 5,
+           reporting.hist_put('{}', s.bin, 1)
       FROM (VALUES ('', CASE WHEN f.to_terminal
                              THEN reporting.dur_bin(date_part('epoch', f.at - f.created_at)) END),
                    (f.from_state, reporting.dur_bin(date_part('epoch', f.at - f.entered_at))))
            s(state, bin),
            generate_series(0, 4) l
      WHERE s.state IS NOT NULL AND s.bin IS NOT NULL
-    ON CONFLICT (tenant_id, workflow_key, lvl, block, state, bin) DO UPDATE SET n = r.n + 1;
+    ON CONFLICT (tenant_id, workflow_key, lvl, block, state, octave) DO UPDATE SET
+        counts = reporting.hist_add(r.counts, excluded.counts);
 $$;
 
 -- Facts now have generated columns: writers name the stored ones.
@@ -228,12 +264,15 @@ BEGIN
          WHERE x.state IS NOT NULL AND x.bin IS NOT NULL
          GROUP BY 1, 2, 3
     ), h AS (
-        INSERT INTO reporting.rollup_hist AS r (tenant_id, workflow_key, lvl, block, state, bin, n)
-        SELECT platform.current_tenant(), p_workflow, l, d.day >> (2 * l), d.state, d.bin, sum(d.n)
-          FROM d, generate_series(0, 4) l
+        INSERT INTO reporting.rollup_hist AS r (tenant_id, workflow_key, lvl, block, state, octave,
+            counts)
+        SELECT platform.current_tenant(), p_workflow, b.lvl, b.block, b.state, b.bin >> 5,
+               reporting.hist_agg(b.bin, b.n)
+          FROM (SELECT l AS lvl, d.day >> (2 * l) AS block, d.state, d.bin, sum(d.n)::bigint AS n
+                  FROM d, generate_series(0, 4) l GROUP BY 1, 2, 3, 4) b
          GROUP BY 3, 4, 5, 6
-        ON CONFLICT (tenant_id, workflow_key, lvl, block, state, bin) DO UPDATE SET
-            n = r.n + excluded.n
+        ON CONFLICT (tenant_id, workflow_key, lvl, block, state, octave) DO UPDATE SET
+            counts = reporting.hist_add(r.counts, excluded.counts)
         RETURNING 1
     )
     SELECT count(*) INTO n FROM f;
@@ -294,19 +333,22 @@ BEGIN
                      WHERE f.at < w.watermark AND x.state IS NOT NULL AND x.bin IS NOT NULL
                      GROUP BY 1, 2, 3, 4, 5
                 ), s AS (
-                    SELECT tenant_id, workflow_key, l AS lvl, day >> (2 * l) AS block, state, bin,
-                           sum(n) AS n
-                      FROM d, generate_series(0, 4) l GROUP BY 1, 2, 3, 4, 5, 6
+                    SELECT tenant_id, workflow_key, lvl, block, state, bin >> 5 AS octave,
+                           reporting.hist_agg(bin, -n) AS c
+                      FROM (SELECT tenant_id, workflow_key, l AS lvl, day >> (2 * l) AS block,
+                                   state, bin, sum(n)::bigint AS n
+                              FROM d, generate_series(0, 4) l GROUP BY 1, 2, 3, 4, 5, 6) x
+                     GROUP BY 1, 2, 3, 4, 5, 6
                 )
-                UPDATE reporting.rollup_hist h SET n = h.n - s.n FROM s
+                UPDATE reporting.rollup_hist h SET counts = reporting.hist_add(h.counts, s.c) FROM s
                  WHERE h.tenant_id = s.tenant_id AND h.workflow_key = s.workflow_key
-                   AND h.lvl = s.lvl AND h.block = s.block AND h.state = s.state AND h.bin = s.bin
+                   AND h.lvl = s.lvl AND h.block = s.block AND h.state = s.state
+                   AND h.octave = s.octave
                 $q$, r.relname);
             EXECUTE format('ALTER TABLE reporting.facts DETACH PARTITION reporting.%I', r.relname);
             RETURN NEXT r.relname;
         END IF;
     END LOOP;
-    DELETE FROM reporting.rollup_hist WHERE n = 0;
 END $$;
 
 -- Histograms of the facts already rolled up, tenant by tenant.
@@ -323,14 +365,19 @@ BEGIN
                AND f.at < w.watermark AND x.state IS NOT NULL AND x.bin IS NOT NULL
              GROUP BY 1, 2, 3
         )
-        INSERT INTO reporting.rollup_hist (tenant_id, workflow_key, lvl, block, state, bin, n)
-        SELECT w.tenant_id, w.workflow_key, l, d.day >> (2 * l), d.state, d.bin, sum(d.n)
-          FROM d, generate_series(0, 4) l
+        INSERT INTO reporting.rollup_hist (tenant_id, workflow_key, lvl, block, state, octave,
+            counts)
+        SELECT w.tenant_id, w.workflow_key, b.lvl, b.block, b.state, b.bin >> 5,
+               reporting.hist_agg(b.bin, b.n)
+          FROM (SELECT l AS lvl, d.day >> (2 * l) AS block, d.state, d.bin, sum(d.n)::bigint AS n
+                  FROM d, generate_series(0, 4) l GROUP BY 1, 2, 3, 4) b
          GROUP BY 3, 4, 5, 6;
     END LOOP;
     PERFORM set_config('app.tenant_id', '', true);
 END $$;
 
 GRANT EXECUTE ON FUNCTION reporting.dur_bin(float8), reporting.day_no(timestamptz),
-    reporting.hist_blocks(integer, integer), reporting.add_to_hist(reporting.facts)
+    reporting.hist_put(bigint[], integer, bigint), reporting.hist_add(bigint[], bigint[]),
+    reporting.hist_agg(integer, bigint), reporting.hist_blocks(integer, integer),
+    reporting.add_to_hist(reporting.facts)
     TO tenantflow_app;

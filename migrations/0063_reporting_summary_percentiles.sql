@@ -50,9 +50,12 @@ BEGIN
     -- how many values of each series fall in each bin: histogram blocks for
     -- the whole days, raw facts for the rest
     cnt AS (
-        SELECT h.state, h.bin, h.n FROM hb JOIN reporting.rollup_hist h
+        SELECT h.state, array_lower(h.counts, 1) + u.o::integer - 1 AS bin, u.c AS n
+          FROM hb JOIN reporting.rollup_hist h
             ON h.tenant_id = t AND h.workflow_key = p_workflow AND h.lvl = hb.lvl
            AND h.block = hb.block
+         CROSS JOIN LATERAL unnest(h.counts) WITH ORDINALITY u(c, o)
+         WHERE u.c <> 0
         UNION ALL
         SELECT x.state, x.bin, 1
           FROM (SELECT from_state, stay_bin, lead_bin FROM reporting.facts
@@ -68,7 +71,7 @@ BEGIN
     hg AS (
         SELECT c.state, c.bin, sum(c.n)::bigint AS n FROM cnt c GROUP BY 1, 2 HAVING sum(c.n) > 0
     ),
-    hc AS (
+    hc AS MATERIALIZED (
         SELECT hg.state, hg.bin, hg.n, sum(hg.n) OVER (PARTITION BY hg.state ORDER BY hg.bin) AS cum
           FROM hg
     ),

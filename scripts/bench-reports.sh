@@ -19,7 +19,7 @@ source scripts/lib.sh
 
 items=${1:-250000}
 BUILD=${BUILD:-build}
-tmp=$(mktemp -d /tmp/tenantflow-bench.XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tenantflow-bench.XXXXXX")
 chmod 755 "$tmp"
 port=$((20000 + RANDOM % 20000))
 cleanup() { pg_down "$tmp"; rm -rf "$tmp"; }
@@ -65,7 +65,7 @@ INSERT INTO reporting.items
 SELECT '$tenant', id, 'po', 1, 'approved', true, c, c + (d1 + d2 + d3 + d4) * interval '1s', NULL
   FROM gen;
 SELECT reporting.roll_up('po');
-VACUUM ANALYZE reporting.facts, reporting.rollup_hour, reporting.items;
+VACUUM ANALYZE reporting.facts, reporting.rollup_hour, reporting.rollup_hist, reporting.items;
 SQL
 echo "loaded in $(( $(date +%s) - start )) s: $(psql -X -At "$admin" -c "SELECT count(*) FILTER (WHERE from_state IS NOT NULL) || ' transitions, ' || count(*) FILTER (WHERE from_state IS NULL) || ' creations' FROM reporting.facts")"
 
