@@ -7,8 +7,8 @@
 -- k. So:
 --
 --   dur_bin(v)   a bin number for a duration v (float8 seconds, the value the
---                percentile orders by): the float's sign, exponent and top 5
---                mantissa bits, 32 log-scale bins per doubling. It is
+--                percentile orders by): the float's sign, exponent and top 6
+--                mantissa bits, 64 log-scale bins per doubling. It is
 --                monotone by construction (the IEEE bit pattern of a
 --                non-negative double orders like its value), so every value
 --                of bin b sorts before every value of bin b+1.
@@ -16,26 +16,28 @@
 --                fact ended) and lead_bin (lead time, terminal facts only),
 --                and two indexes that read one bin of one series over a
 --                time range, index-only.
---   rollup_hist  per tenant, workflow, block of UTC days and series ('' for
---                lead time, else the state whose stays it counts) and
---                octave (32 bins): an array of counts subscripted by bin
---                number. Blocks come in five
---                sizes, 4^lvl days (1, 4, 16, 64, 256), aligned on
---                1970-01-01, so any range of whole days is a handful of
---                blocks. Maintained like rollup_hour: the
---                roll-up job folds [watermark, this hour) and a late fact adds
---                itself, so a block wholly below the watermark is exact.
+--   rollup_hist  per tenant, workflow, block of UTC days, series ('' for lead
+--                time, else the state whose stays it counts) and octave (64
+--                bins): an array of counts subscripted by bin number. Blocks
+--                come in five sizes, 4^lvl days (1, 4, 16, 64, 256), aligned
+--                on 1970-01-01, so any range of whole days is a handful of
+--                blocks (at most 3 of each size at each end). Maintained like
+--                rollup_hour: the roll-up job folds [watermark, this hour)
+--                and a late fact adds itself, so a block wholly below the
+--                watermark is exact.
 --
 -- The summary counts each bin over the range (blocks for whole days below the
 -- watermark, raw facts for the cut edges and the open tail), finds the bin
 -- and the offset of each needed rank, reads that bin's values in the range,
--- and interpolates exactly as percentile_cont does.
+-- and interpolates exactly as percentile_cont does. Over one million facts a
+-- 90-day summary reads ~500 histogram rows, the facts of the two cut days,
+-- and ~1,000 facts per needed bin, instead of sorting ~250,000 durations.
 
 CREATE FUNCTION reporting.dur_bin(v float8) RETURNS integer
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN v > 0 THEN (('x' || encode(float8send(v), 'hex'))::bit(64)::bigint >> 47)::integer
-                WHEN v < 0 THEN (-1 - (('x' || encode(float8send(-v), 'hex'))::bit(64)::bigint >> 47))::integer
+    SELECT CASE WHEN v > 0 THEN (('x' || encode(float8send(v), 'hex'))::bit(64)::bigint >> 46)::integer
+                WHEN v < 0 THEN (-1 - (('x' || encode(float8send(-v), 'hex'))::bit(64)::bigint >> 46))::integer
                 ELSE 0 END
 $$;
 
@@ -67,7 +69,7 @@ CREATE TABLE reporting.rollup_hist (
     lvl          smallint NOT NULL,   -- block of 4^lvl days
     block        integer NOT NULL,    -- day_no >> (2 * lvl)
     state        text NOT NULL,       -- '' lead time, else stays in this state
-    octave       integer NOT NULL,    -- bin >> 5: the 32 bins of one doubling
+    octave       integer NOT NULL,    -- bin >> 6: the 64 bins of one doubling
     counts       bigint[] NOT NULL,   -- counts[bin]: subscripts are bin numbers, NULL is 0
     PRIMARY KEY (tenant_id, workflow_key, lvl, block, state, octave)
 );
@@ -137,7 +139,7 @@ LANGUAGE sql
 AS $$
     INSERT INTO reporting.rollup_hist AS r (tenant_id, workflow_key, lvl, block, state, octave,
         counts)
-    SELECT f.tenant_id, f.workflow_key, l, reporting.day_no(f.at) >> (2 * l), s.state, s.bin >> 5,
+    SELECT f.tenant_id, f.workflow_key, l, reporting.day_no(f.at) >> (2 * l), s.state, s.bin >> 6,
            reporting.hist_put('{}', s.bin, 1)
       FROM (VALUES ('', CASE WHEN f.to_terminal
                              THEN reporting.dur_bin(date_part('epoch', f.at - f.created_at)) END),
@@ -266,7 +268,7 @@ BEGIN
     ), h AS (
         INSERT INTO reporting.rollup_hist AS r (tenant_id, workflow_key, lvl, block, state, octave,
             counts)
-        SELECT platform.current_tenant(), p_workflow, b.lvl, b.block, b.state, b.bin >> 5,
+        SELECT platform.current_tenant(), p_workflow, b.lvl, b.block, b.state, b.bin >> 6,
                reporting.hist_agg(b.bin, b.n)
           FROM (SELECT l AS lvl, d.day >> (2 * l) AS block, d.state, d.bin, sum(d.n)::bigint AS n
                   FROM d, generate_series(0, 4) l GROUP BY 1, 2, 3, 4) b
@@ -333,7 +335,7 @@ BEGIN
                      WHERE f.at < w.watermark AND x.state IS NOT NULL AND x.bin IS NOT NULL
                      GROUP BY 1, 2, 3, 4, 5
                 ), s AS (
-                    SELECT tenant_id, workflow_key, lvl, block, state, bin >> 5 AS octave,
+                    SELECT tenant_id, workflow_key, lvl, block, state, bin >> 6 AS octave,
                            reporting.hist_agg(bin, -n) AS c
                       FROM (SELECT tenant_id, workflow_key, l AS lvl, day >> (2 * l) AS block,
                                    state, bin, sum(n)::bigint AS n
@@ -367,7 +369,7 @@ BEGIN
         )
         INSERT INTO reporting.rollup_hist (tenant_id, workflow_key, lvl, block, state, octave,
             counts)
-        SELECT w.tenant_id, w.workflow_key, b.lvl, b.block, b.state, b.bin >> 5,
+        SELECT w.tenant_id, w.workflow_key, b.lvl, b.block, b.state, b.bin >> 6,
                reporting.hist_agg(b.bin, b.n)
           FROM (SELECT l AS lvl, d.day >> (2 * l) AS block, d.state, d.bin, sum(d.n)::bigint AS n
                   FROM d, generate_series(0, 4) l GROUP BY 1, 2, 3, 4) b
