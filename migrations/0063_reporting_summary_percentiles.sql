@@ -15,7 +15,7 @@ DECLARE
 BEGIN
     SELECT watermark INTO wm FROM reporting.watermarks
      WHERE tenant_id = platform.current_tenant() AND workflow_key = p_workflow;
-    IF wm IS NULL OR p_from < '1900-01-01Z' OR p_to > '9000-01-01Z' THEN
+    IF wm IS NULL OR NOT isfinite(p_from) OR NOT isfinite(p_to) THEN
         ds := 0; de := 0; hs := p_to; he := p_to;
         RETURN;
     END IF;
