@@ -33,12 +33,14 @@
 -- 90-day summary reads ~500 histogram rows, the facts of the two cut days,
 -- and ~1,000 facts per needed bin, instead of sorting ~250,000 durations.
 
+-- NULL for NULL. Not declared STRICT so that it is inlined (ten times
+-- cheaper per fact written).
 CREATE FUNCTION reporting.dur_bin(v float8) RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT CASE WHEN v > 0 THEN (('x' || encode(float8send(v), 'hex'))::bit(64)::bigint >> 46)::integer
                 WHEN v < 0 THEN (-1 - (('x' || encode(float8send(-v), 'hex'))::bit(64)::bigint >> 46))::integer
-                ELSE 0 END
+                WHEN v = 0 THEN 0 END
 $$;
 
 -- Days since 1970-01-01 UTC.

@@ -462,6 +462,7 @@ def reports_exact_percentiles_with_dense_bins_ties_and_detached_months():
                 " UNION ALL SELECT (random() - 0.5) * 10 ^ (random() * 12)"
                 " FROM generate_series(1, 5000)) x) y").strip()
     eq(mono, "t", "dur_bin is monotone")
+    eq(psql("SELECT reporting.dur_bin(NULL) IS NULL").strip(), "t", "no duration, no bin")
     rng = random.Random(7)
     t = Tenant()
     key = "dense"
