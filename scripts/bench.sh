@@ -4,8 +4,10 @@
 # wrk at 32 and 64 connections, runs the same SQL through pgbench, and prints
 # one table with requests/s, p50, p99 and the ratio to pgbench; plus the
 # server's CPU per GET and its resident memory idle, under load and with
-# 1,000 idle keep-alive connections. Figures are ratios measured in the same
-# session, because the machines are shared and noisy.
+# 1,000 idle keep-alive connections. Then the 90-day report summary over one
+# million transitions against brute force (scripts/bench-reports.sh). Figures
+# are ratios measured in the same session, because the machines are shared
+# and noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -151,3 +153,7 @@ share = f"{one / ten:.0%}" if ten else "n/a"
 print(f"Transitions at 64 connections, one tenant: {one:.0f}/s; ten tenants: {ten:.0f}/s "
       f"(one tenant = {share} of ten; target >= 80 %).")
 PY
+
+# The report summary against brute force, on its own throwaway PostgreSQL.
+echo
+scripts/bench-reports.sh "${BENCH_REPORT_ITEMS:-250000}"

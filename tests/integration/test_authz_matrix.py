@@ -242,8 +242,12 @@ def probe(table, col, a_id, row, settings):
              ("delete", f"DELETE FROM {table} WHERE {col} = '{a_id}'"),
              ("move", f"UPDATE {table} SET {col} = '{a_id}'")]
     if row:
-        stmts.append(("insert", f"INSERT INTO {table} SELECT * FROM json_populate_record("
-                                f"NULL::{table}, $j${row}$j$)"))
+        # Every column but generated ones (those take no value).
+        cols = psql(f"SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum)"
+                    f" FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attnum > 0"
+                    f" AND NOT attisdropped AND attgenerated = ''").strip()
+        stmts.append(("insert", f"INSERT INTO {table} ({cols}) SELECT {cols} FROM "
+                                f"json_populate_record(NULL::{table}, $j${row}$j$)"))
     body = ["DECLARE n bigint; BEGIN"]
     for setting in settings:
         tag = setting or "unset"

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import math
+import os
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -402,3 +403,101 @@ def reports_exact_property_over_raw_rollups_and_late_facts():
                  f" AND at >= '2026-03-01Z' AND at < '2026-04-01Z'").strip()
     eq(moved, "0", "rows moved out of the default partition")
     compare_all(t, key, rng, now, "repartitioned")
+
+
+def dense_histories(rng, n, start, days):
+    """n items created in [start, start + days) whose stays come from a few
+    values, so many fall in one duration bin, tie, or sit on a bin edge."""
+    stays = [0, 0.000001, 1, 3599.999999, 3600, 3600, 3600, 3600.5, 3601, 3650, 3700, 7200,
+             86400, 86400, 100000]
+    out = []
+    for _ in range(n):
+        created = start + timedelta(seconds=rng.random() * days * 86400)
+        at = created
+        steps = []
+        state = "draft"
+        while state in MOVES:
+            at = at + timedelta(seconds=rng.choice(stays))
+            state = rng.choice(MOVES[state])
+            steps.append((state, at))
+        out.append((str(uuid.uuid4()), created, steps))
+    return out
+
+
+BRUTE_PERCENTILES = """
+WITH f AS (SELECT *, extract(epoch FROM at - created_at)::float8 AS lead,
+                  extract(epoch FROM at - entered_at)::float8 AS stay
+             FROM reporting.facts WHERE tenant_id = '{t}' AND workflow_key = '{w}'
+              AND at >= '{f}' AND at < '{to}')
+SELECT json_build_object(
+  '', (SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY lead) FROM f WHERE to_terminal),
+  'draft', (SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY stay) FROM f
+            WHERE from_state = 'draft'),
+  'submitted', (SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY stay) FROM f
+                WHERE from_state = 'submitted'),
+  'escalated', (SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY stay) FROM f
+                WHERE from_state = 'escalated'))
+"""
+
+
+def compare_percentiles(t, key, f, to):
+    s = t.req("GET", f"/v1/reports/workflows/{key}/summary?from={iso(f)}&to={iso(to)}").json
+    b = json.loads(psql(BRUTE_PERCENTILES.format(t=t.id, w=key, f=iso(f), to=iso(to))))
+    got = {"": s["lead_time"], **s["time_in_state"]}
+    for series, want in b.items():
+        want = want or [None, None]
+        for k, w in zip(("p50", "p90"), want):
+            check(close(got[series][k], w),
+                  f"[{iso(f)}, {iso(to)}) {series or 'lead'} {k}: {got[series][k]} != {w}")
+
+
+@test
+def reports_exact_percentiles_with_dense_bins_ties_and_detached_months():
+    # The duration bins order like the durations themselves (the percentile
+    # search relies on it): zero, sub-microsecond, negative and huge values.
+    mono = psql("SELECT bool_and(b >= pb) FROM (SELECT reporting.dur_bin(v) AS b,"
+                " lag(reporting.dur_bin(v)) OVER (ORDER BY v) AS pb FROM (SELECT unnest("
+                "ARRAY[-1e9, -86400, -1, -1e-9, -0.0, 0, 1e-300, 1e-9, 0.000001, 1, 1.0000001,"
+                " 3599.999999, 3600, 3600.5, 86400, 1e9, 1e300]::float8[]) AS v"
+                " UNION ALL SELECT (random() - 0.5) * 10 ^ (random() * 12)"
+                " FROM generate_series(1, 5000)) x) y").strip()
+    eq(mono, "t", "dur_bin is monotone")
+    eq(psql("SELECT reporting.dur_bin(NULL) IS NULL").strip(), "t", "no duration, no bin")
+    rng = random.Random(7)
+    t = Tenant()
+    key = "dense"
+    r = t.req("POST", "/v1/workflows", dict(PURCHASE_ORDER, key=key, states=STATES))
+    eq(r.status, 201, f"workflow {r}")
+    now = datetime.now(timezone.utc)
+    psql("SELECT reporting.ensure_partition('2025-01-15Z')")
+    psql(f"INSERT INTO reporting.watermarks VALUES ('{t.id}', '{key}', '2000-01-01Z')")
+    old = datetime(2025, 1, 3, tzinfo=timezone.utc)
+    load(t.id, key, dense_histories(rng, 150, old, 20))
+    load(t.id, key, dense_histories(rng, 250, now - timedelta(days=40), 38))
+    ranges = [(now - timedelta(days=90), now + timedelta(hours=1)),
+              (old - timedelta(days=1), now),
+              (datetime(2025, 1, 5, 7, 30, tzinfo=timezone.utc),
+               datetime(2025, 1, 19, 2, tzinfo=timezone.utc))]
+    for _ in range(3):
+        a = now - timedelta(seconds=rng.random() * 35 * 86400)
+        ranges.append((a, a + timedelta(seconds=rng.random() * 20 * 86400 + 1)))
+    for f, to in ranges:
+        compare_summary(t, key, f, to)
+    # Folded into histograms by the job, then late facts into folded days.
+    sql_tenant(t.id, f"SELECT reporting.roll_up('{key}')")
+    hist = psql(f"SELECT count(*) FROM reporting.rollup_hist WHERE tenant_id = '{t.id}'")
+    check(int(hist) > 0, "histograms written")
+    for f, to in ranges:
+        compare_summary(t, key, f, to)
+    load(t.id, key, dense_histories(rng, 80, now - timedelta(days=30), 25))
+    load(t.id, key, dense_histories(rng, 40, old, 20))
+    for f, to in ranges:
+        compare_summary(t, key, f, to)
+    # Detaching January 2025 (as the owner) takes its facts out of the
+    # histograms: percentiles stay exact over the facts still attached.
+    out = psql("SELECT reporting.detach_partitions_before('2025-02-01Z')",
+               os.environ["TENANTFLOW_MIGRATE_DATABASE_URL"])
+    check("facts_202501" in out.split(), f"detached: {out}")
+    psql("DROP TABLE reporting.facts_202501")
+    for f, to in ranges:
+        compare_percentiles(t, key, f, to)
