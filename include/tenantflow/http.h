@@ -25,6 +25,7 @@
 #include "tenantflow/alloc.h"
 #include "tenantflow/auth.h"
 #include "tenantflow/db.h"
+#include "tenantflow/json.h"
 #include "tenantflow/problem.h"
 
 #define TF_PUBLIC "public"
@@ -93,6 +94,10 @@ const char *tf_req_header(tf_req *req, const char *name);
 /* The strictly parsed JSON body (borrowed; owned by the request), or NULL
  * with the request's problem set. */
 json_t *tf_req_json(tf_req *req);
+/* The body, parsed strictly and checked against fields (see tf_json_check);
+ * NULL with the request's problem set (400 or 422) otherwise. */
+#define TF_REQ_BODY(req, fields) tf_req_body((req), (fields), sizeof(fields) / sizeof *(fields))
+json_t *tf_req_body(tf_req *req, const tf_json_field *fields, size_t nfields);
 /* "user:<id>" / "api_key:<id>" / "operator:<id>" for audit and logs. */
 const char *tf_req_actor(tf_req *req);
 /* Who is making this request, for audit records and events. */

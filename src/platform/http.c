@@ -174,6 +174,14 @@ json_t *tf_req_json(tf_req *req)
     return req->json;
 }
 
+json_t *tf_req_body(tf_req *req, const tf_json_field *fields, size_t nfields)
+{
+    json_t *body = tf_req_json(req);
+    if (!body || !tf_json_check(body, "", fields, nfields, &req->pb))
+        return NULL;
+    return body;
+}
+
 /* --- replies --- */
 
 void tf_reply_header(tf_req *req, const char *name, const char *value)

@@ -147,8 +147,8 @@ void access_login(tf_req *req)
         too_many(req, wait);
         return;
     }
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *password = tf_json_str(body, "password");
     size_t pwlen = strlen(password);

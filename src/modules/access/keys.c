@@ -85,8 +85,8 @@ void access_create_key(tf_req *req)
     };
     tf_problem *p = tf_req_problem(req);
     tf_tx *tx = tf_req_tx(req);
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     (void)tf_check_text(tf_json_str(body, "name"), "/name", 1, 200, p);
     const char *expires = tf_json_str(body, "expires_at");

@@ -153,8 +153,8 @@ void access_create_role(tf_req *req)
     };
     tf_problem *p = tf_req_problem(req);
     tf_tx *tx = tf_req_tx(req);
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char **perms, *literal;
     size_t n;
@@ -231,8 +231,8 @@ void access_patch_role(tf_req *req)
     const char *id = access_path_id(req, not_found);
     if (!id)
         return;
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char **perms, *literal;
     size_t n;

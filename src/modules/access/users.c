@@ -68,8 +68,8 @@ void access_create_user(tf_req *req)
     };
     tf_problem *p = tf_req_problem(req);
     tf_tx *tx = tf_req_tx(req);
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *email = tf_json_str(body, "email");
     const char *password = tf_json_str(body, "password");
@@ -215,8 +215,8 @@ void access_patch_user(tf_req *req)
     const char *id = access_path_id(req, not_found);
     if (!id)
         return;
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *name = tf_json_str(body, "name");
     const char *status = tf_json_str(body, "status");
@@ -288,8 +288,8 @@ void access_put_user_roles(tf_req *req)
     const char *id = access_path_id(req, not_found);
     if (!id)
         return;
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     PGresult *old = lock_target(req, id, "change this user's roles");
     if (!old || !access_if_match(req, tf_val_int(old, 0, 0)))

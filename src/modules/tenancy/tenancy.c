@@ -85,8 +85,8 @@ static void create_tenant(tf_req *req)
         {"admin_password", TF_JT_STRING, true, false},
     };
     tf_problem *p = tf_req_problem(req);
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *slug = tf_json_str(body, "slug");
     const char *name = tf_json_str(body, "name");
@@ -206,8 +206,8 @@ static void update_tenant(tf_req *req)
         {"status", TF_JT_STRING, false, false},
     };
     tf_problem *p = tf_req_problem(req);
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *name = tf_json_str(body, "name");
     const char *status = tf_json_str(body, "status");

@@ -92,8 +92,8 @@ void wf_create_item(tf_req *req)
     };
     tf_problem *p = tf_req_problem(req);
     tf_tx *tx = tf_req_tx(req);
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *ref = tf_json_str(body, "external_ref");
     if (ref)
@@ -210,8 +210,8 @@ void wf_transition_item(tf_req *req)
     const char *id = wf_item_id(req);
     if (!id)
         return;
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *comment = tf_json_str(body, "comment");
     if (comment && tf_utf8_length(comment) > 2000) {

@@ -121,8 +121,8 @@ void wf_patch_item(tf_req *req)
     const char *id = wf_item_id(req);
     if (!id)
         return;
-    json_t *body = tf_req_json(req);
-    if (!body || !tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p))
+    json_t *body = TF_REQ_BODY(req, fields);
+    if (!body)
         return;
     const char *title = tf_json_str(body, "title");
     if (title)
