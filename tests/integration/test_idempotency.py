@@ -640,3 +640,51 @@ def idem_every_unsafe_route_validates_and_documents_the_key():
                 check("Idempotent-Replayed" in body.get("headers", {}),
                       f"{r['method']} {r['path']} {status} documents Idempotent-Replayed")
         check("409" in op["responses"], f"{r['method']} {r['path']} documents a 409")
+
+
+@test
+def persistent_serialization_failures_become_503_after_bounded_retries():
+    """40001 and 40P01 are retried inside the server a bounded number of times
+    (4 attempts); if they persist the client gets a 503 problem with
+    Retry-After, never a 500, and nothing is stored. A superuser trigger
+    raises the error for one magic title and counts its calls."""
+    t = Tenant()
+    t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+    psql("""
+        CREATE SEQUENCE IF NOT EXISTS public.tf_test_conflicts;
+        CREATE OR REPLACE FUNCTION public.tf_test_conflict() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        BEGIN
+            IF NEW.title LIKE 'conflict 40001%' THEN
+                PERFORM nextval('public.tf_test_conflicts');
+                RAISE EXCEPTION 'forced' USING ERRCODE = '40001';
+            ELSIF NEW.title LIKE 'conflict 40P01%' THEN
+                PERFORM nextval('public.tf_test_conflicts');
+                RAISE EXCEPTION 'forced' USING ERRCODE = '40P01';
+            END IF;
+            RETURN NEW;
+        END $$;
+        GRANT USAGE ON SCHEMA public TO tenantflow_app;
+        GRANT EXECUTE ON FUNCTION public.tf_test_conflict() TO tenantflow_app;
+        CREATE TRIGGER tf_test_conflict BEFORE INSERT ON workflow.items
+            FOR EACH ROW EXECUTE FUNCTION public.tf_test_conflict();""")
+    try:
+        for code in ("40001", "40P01"):
+            before = int(psql("SELECT last_value + (CASE WHEN is_called THEN 0 ELSE -1 END)"
+                              " FROM public.tf_test_conflicts").strip())
+            # One with an Idempotency-Key (its record must not be kept), one without.
+            headers = key_headers(unique("k")) if code == "40001" else {}
+            r = t.req("POST", "/v1/items", {"workflow": "purchase-order",
+                                            "title": f"conflict {code}"}, headers=headers)
+            p = problem(r, 503, "unavailable")
+            check(r.header("Retry-After"), "Retry-After")
+            check("forced" not in p["detail"], "no internals in the problem")
+            calls = int(psql("SELECT last_value FROM public.tf_test_conflicts").strip()) - before
+            eq(calls, 4, f"{code}: bounded retries")
+        eq(t.req("GET", "/v1/items?workflow=purchase-order").json["data"], [], "nothing stored")
+        eq(t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "fine"}).status,
+           201, "other items unaffected")
+    finally:
+        psql("DROP TRIGGER tf_test_conflict ON workflow.items;"
+             " DROP FUNCTION public.tf_test_conflict(); DROP SEQUENCE public.tf_test_conflicts;"
+             " REVOKE USAGE ON SCHEMA public FROM tenantflow_app;")
