@@ -49,6 +49,8 @@ typedef struct tf_config {
     const char *cors[TF_MAX_CORS_ORIGINS];
     int idem_retention_s;       /* TENANTFLOW_IDEMPOTENCY_RETENTION */
     unsigned idem_purge_interval_s; /* TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL */
+    int event_retention_days;   /* TENANTFLOW_EVENT_RETENTION_DAYS */
+    unsigned event_purge_interval_s; /* TENANTFLOW_EVENT_PURGE_INTERVAL */
     int login_fail_per_ip;      /* TENANTFLOW_LOGIN_FAILURES_PER_IP */
     int login_fail_per_account; /* TENANTFLOW_LOGIN_FAILURES_PER_ACCOUNT */
     int login_fail_window_s;    /* TENANTFLOW_LOGIN_FAILURE_WINDOW */

@@ -46,6 +46,9 @@ void events_init(const unsigned char *key_material, size_t len, const events_con
 /* Adds the sequencer, the LISTEN/NOTIFY listener and the webhook dispatcher
  * (conninfo: the application role's URL, for their own connections). */
 void events_jobs_add(tf_jobs *jobs, const char *conninfo);
+/* Deletes events, finished webhook messages and attempts older than
+ * retention_days, every interval_s (one job; safe in several processes). */
+void events_purge_job_add(tf_jobs *jobs, int retention_days, unsigned interval_s);
 /* Outbox lag, pending webhook messages and failed attempts on /metrics. */
 void events_metrics_add(tf_pool *pool);
 /* After tf_jobs_free: closes the jobs' own connections. */

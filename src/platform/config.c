@@ -52,6 +52,10 @@ static const struct {
      "comma-separated origins allowed by CORS, e.g. https://app.example.com (default: none)"},
     {"TENANTFLOW_IDEMPOTENCY_RETENTION", "86400",
      "seconds an Idempotency-Key record is kept before purging (86400-2592000)"},
+    {"TENANTFLOW_EVENT_RETENTION_DAYS", "30",
+     "days events, webhook messages and delivery attempts are kept (1-3650)"},
+    {"TENANTFLOW_EVENT_PURGE_INTERVAL", "3600",
+     "seconds between purges of events past their retention (1-86400)"},
     {"TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL", "300",
      "seconds between purges of expired Idempotency-Key records (1-86400)"},
     {"TENANTFLOW_LOGIN_FAILURES_PER_IP", "100",
@@ -315,6 +319,9 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
         (int)int_var(&e, "TENANTFLOW_IDEMPOTENCY_RETENTION", 86400, 30L * 86400);
     cfg->idem_purge_interval_s =
         (unsigned)int_var(&e, "TENANTFLOW_IDEMPOTENCY_PURGE_INTERVAL", 1, 86400);
+    cfg->event_retention_days = (int)int_var(&e, "TENANTFLOW_EVENT_RETENTION_DAYS", 1, 3650);
+    cfg->event_purge_interval_s =
+        (unsigned)int_var(&e, "TENANTFLOW_EVENT_PURGE_INTERVAL", 1, 86400);
     parse_webhooks(&e, cfg);
     cfg->login_fail_per_ip = (int)int_var(&e, "TENANTFLOW_LOGIN_FAILURES_PER_IP", 0, 1000000);
     cfg->login_fail_per_account =

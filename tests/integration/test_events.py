@@ -150,3 +150,41 @@ def consumer_never_misses_events_committed_out_of_order():
     # Ids were handed out in another order than commits: the trap was real.
     by_id = psql(f"SELECT id FROM events.outbox WHERE tenant_id = '{t.id}' ORDER BY id").split()
     check(by_id != full, "id order differs from commit order")
+
+
+@test
+def retention_purges_old_events_messages_and_attempts():
+    """The event-retention job deletes what is past the retention and no longer
+    needed; an event still waiting for a webhook delivery is kept, and the
+    feed then starts at the oldest event retained."""
+    from harness import PURCHASE_ORDER, Server, Tenant, psql
+    with Server(TENANTFLOW_EVENT_PURGE_INTERVAL="1", TENANTFLOW_EVENT_RETENTION_DAYS="30") as srv:
+        t = Tenant(srv)
+        t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+        for i in range(3):
+            t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": f"old {i}"})
+        deadline = time.time() + 15
+        while time.time() < deadline:  # wait for feed positions
+            if len(t.req("GET", "/v1/events?limit=200").json["data"]) >= 4:
+                break
+            time.sleep(0.2)
+        ids = [e["id"] for e in t.req("GET", "/v1/events?limit=200").json["data"]]
+        check(len(ids) >= 4, f"events numbered: {len(ids)}")
+        old, kept, pending = ids[0], ids[1], ids[2]
+        psql(f"UPDATE events.outbox SET occurred_at = now() - interval '31 days'"
+             f" WHERE id IN ('{old}', '{pending}')")
+        # A pending webhook message keeps its event past the retention.
+        psql(f"INSERT INTO events.messages (tenant_id, webhook_id, event_id, position, status)"
+             f" SELECT tenant_id, platform.uuid7(), id, position, 'pending'"
+             f" FROM events.outbox WHERE id = '{pending}'")
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            left = [e["id"] for e in t.req("GET", "/v1/events?limit=200").json["data"]]
+            if old not in left:
+                break
+            time.sleep(0.3)
+        check(old not in left, "the old event was purged")
+        check(kept in left and pending in left, "recent and still-pending events kept")
+        eq(left[0], kept if ids.index(kept) < ids.index(pending) else pending,
+           "the feed starts at the oldest event retained")
+        psql(f"DELETE FROM events.messages WHERE event_id = '{pending}'")

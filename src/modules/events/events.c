@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "tenantflow/cursor.h"
 #include "tenantflow/dbgauge.h"
+#include "tenantflow/log.h"
 #include "tenantflow/metrics.h"
 
 events_config events_cfg = {false, 1.0};
@@ -231,6 +232,36 @@ void events_metrics_add(tf_pool *pool)
     events_failed_attempts = tf_metrics_counter(
         "tf_webhook_failed_attempts_total",
         "Webhook delivery attempts that did not get a 2xx (each retry counts).");
+}
+
+static tf_stmt purge_stmt = TF_STMT("SELECT events.purge($1::integer)", 1);
+
+static void purge_round(tf_pool *pool, void *arg)
+{
+    const int *days = arg;
+    char d[16];
+    snprintf(d, sizeof d, "%d", *days);
+    const char *params[] = {d};
+    tf_arena *a = tf_arena_new();
+    tf_problem p = {0};
+    tf_tx_ctx ctx = {.actor = "system"};
+    tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
+    PGresult *r = tx ? tf_tx_exec(tx, &purge_stmt, params, &p) : NULL;
+    if (r && tf_tx_commit(tx, &p) && tf_val_int(r, 0, 0) > 0)
+        tf_log(TF_LOG_INFO, "event retention: purged %lld rows", tf_val_int(r, 0, 0));
+    if (tf_failed(&p))
+        tf_log(TF_LOG_WARN, "event retention: %s %s", p.detail, p.log);
+    tf_problem_clear(&p);
+    tf_arena_free(a);
+}
+
+void events_purge_job_add(tf_jobs *jobs, int retention_days, unsigned interval_s)
+{
+    static int days;
+    static tf_job job = {"event-retention", 0, purge_round, &days};
+    days = retention_days;
+    job.interval_ms = interval_s * 1000u;
+    tf_jobs_add(jobs, &job);
 }
 
 void events_jobs_add(tf_jobs *jobs, const char *conninfo)
