@@ -694,6 +694,20 @@ static bool storable_problem(const tf_problem *p)
  * problem rolls back to the savepoint, so the handler's effects vanish while
  * the stored 409/412/422 commits; anything else rolls the whole transaction
  * back, claim included, so a retry runs again. */
+static void without_secret(tf_req *req, tf_idem_response *out)
+{
+    json_t *body = out->body ? json_loadb(out->body, out->body_len, 0, NULL) : NULL;
+    if (json_is_object(body) && json_object_del(body, "secret") == 0) {
+        char *text = json_dumps(body, JSON_COMPACT);
+        if (text) {
+            out->body = tf_arena_strdup(req->arena, text);
+            out->body_len = strlen(text);
+            free(text);
+        }
+    }
+    json_decref(body);
+}
+
 static void run_keyed(tf_req *req)
 {
     tf_idem_scope scope = {req->principal.tenant_id, req->actor, req->idem_key};
@@ -735,6 +749,10 @@ static void run_keyed(tf_req *req)
         .body = req->reply,
         .body_len = req->reply_len,
     };
+    /* A one-time secret is shown once: the stored outcome drops it, so it
+     * never rests in the idempotency table and a replay does not show it. */
+    if (req->match.route->flags & TF_ROUTE_SECRET)
+        without_secret(req, &out);
     /* The handler may have bound the transaction to another tenant (an
      * operator creating or changing one): the record belongs to the caller's
      * scope, and the writes deferred to COMMIT (audit, events) to the bound
@@ -791,6 +809,13 @@ static bool within_rate(tf_req *req)
     const char *auth = tf_req_header(req, "Authorization");
     if (!rl || !auth)
         return true;
+    /* One bucket per credential however the header is spelled ("bearer",
+     * extra spaces): key on the token itself, as read_credential reads it. */
+    if (strncasecmp(auth, "Bearer ", 7) == 0) {
+        auth += 7;
+        while (*auth == ' ')
+            auth++;
+    }
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     req->rate = tf_ratelimit_take(rl, auth, strlen(auth),
@@ -925,7 +950,9 @@ static bool queue_length(void *arg, double *value)
 static bool hand_over(tf_server *srv, tf_req *req)
 {
     pthread_mutex_lock(&srv->lock);
-    bool ok = srv->queued < srv->cfg.max_queue;
+    /* No worker will take anything once stopping: answer 503 instead of
+     * suspending a connection nobody would resume. */
+    bool ok = !srv->stopping && srv->queued < srv->cfg.max_queue;
     if (ok) {
         req->handed_over = true;
         req->next = NULL;
@@ -1064,6 +1091,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     tf_log(TF_LOG_WARN, "libmicrohttpd: %s", msg);
 }
 
+static void stop_workers(tf_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->ready);
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+}
+
 tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *deps, char *err,
                            size_t errsz)
 {
@@ -1085,6 +1122,23 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
          cfg->tls ? (void *)tf_tls_callback() : NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    /* The queue and its workers exist before the first connection can. */
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->ready, NULL);
+    queue_rejected = tf_metrics_counter("tf_http_queue_rejected_total",
+                                        "Requests answered 503 because the worker queue was full.");
+    tf_metrics_gauge_fn("tf_http_queue_waiting", "Requests waiting for a worker thread.",
+                        queue_length, srv);
+    srv->workers = tf_xcalloc((size_t)cfg->workers, sizeof *srv->workers);
+    for (; srv->nworkers < cfg->workers; srv->nworkers++) {
+        if (pthread_create(&srv->workers[srv->nworkers], NULL, work, srv) != 0) {
+            snprintf(err, errsz, "cannot start worker threads");
+            stop_workers(srv);
+            free(srv->workers);
+            free(srv);
+            return NULL;
+        }
+    }
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG |
@@ -1104,22 +1158,10 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
     if (!srv->daemon) {
         snprintf(err, errsz, "cannot listen on %s:%d%s", cfg->host, cfg->port,
                  cfg->tls ? " with TLS" : "");
+        stop_workers(srv);
+        free(srv->workers);
         free(srv);
         return NULL;
-    }
-    pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->ready, NULL);
-    queue_rejected = tf_metrics_counter("tf_http_queue_rejected_total",
-                                        "Requests answered 503 because the worker queue was full.");
-    tf_metrics_gauge_fn("tf_http_queue_waiting", "Requests waiting for a worker thread.",
-                        queue_length, srv);
-    srv->workers = tf_xcalloc((size_t)cfg->workers, sizeof *srv->workers);
-    for (; srv->nworkers < cfg->workers; srv->nworkers++) {
-        if (pthread_create(&srv->workers[srv->nworkers], NULL, work, srv) != 0) {
-            snprintf(err, errsz, "cannot start worker threads");
-            tf_server_stop(srv, 0);
-            return NULL;
-        }
     }
     return srv;
 }
@@ -1139,13 +1181,9 @@ void tf_server_stop(tf_server *s, unsigned grace_s)
         close(fd);
     for (unsigned waited = 0; atomic_load(&s->inflight) > 0 && waited < grace_s * 100; waited++)
         usleep(10000);
-    /* Workers finish what is queued (resuming those connections), then go. */
-    pthread_mutex_lock(&s->lock);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->ready);
-    pthread_mutex_unlock(&s->lock);
-    for (int i = 0; i < s->nworkers; i++)
-        pthread_join(s->workers[i], NULL);
+    /* Workers finish what is queued (resuming those connections), then go;
+     * from now on hand_over() answers 503 instead of queueing. */
+    stop_workers(s);
     MHD_stop_daemon(s->daemon);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->ready);

@@ -490,3 +490,14 @@ def revocation_and_disabling_reach_every_server_process():
         eq(t.req("PATCH", f"/v1/users/{u['id']}", {"status": "disabled"}).status, 200, "disable")
         for cred in (key["secret"], token):
             invalid_token(other.request("GET", "/v1/me", token=cred))
+
+
+@test
+def a_permission_spelled_null_stays_a_permission():
+    t = Tenant()
+    r = t.req("POST", "/v1/roles", {"name": unique("r"), "permissions": ["null", "po:approve"]})
+    eq(r.status, 201, f"created {r}")
+    eq(sorted(r.json["permissions"]), ["null", "po:approve"], "stored as text, not SQL NULL")
+    listed = next(x for x in t.req("GET", "/v1/roles?limit=200").json["data"]
+                  if x["id"] == r.json["id"])
+    eq(sorted(listed["permissions"]), ["null", "po:approve"], "read back")

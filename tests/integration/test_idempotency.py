@@ -688,3 +688,19 @@ def persistent_serialization_failures_become_503_after_bounded_retries():
         psql("DROP TRIGGER tf_test_conflict ON workflow.items;"
              " DROP FUNCTION public.tf_test_conflict(); DROP SEQUENCE public.tf_test_conflicts;"
              " REVOKE USAGE ON SCHEMA public FROM tenantflow_app;")
+
+
+@test
+def one_time_secrets_are_never_stored_or_replayed():
+    t = Tenant()
+    key = unique("k")
+    body = {"name": "ci", "roles": ["viewer"]}
+    first = t.req("POST", "/v1/api-keys", body, headers=key_headers(key))
+    eq(first.status, 201, f"created {first}")
+    check(first.json["secret"].startswith("tfk_"), "secret shown once")
+    again = t.req("POST", "/v1/api-keys", body, headers=key_headers(key))
+    eq((again.status, again.header("Idempotent-Replayed")), (201, "true"), "replayed")
+    check("secret" not in again.json, "a replay does not show the secret again")
+    eq(again.json["id"], first.json["id"], "same key")
+    stored = psql("SELECT body FROM idem.keys WHERE key = '%s'" % key)
+    check(first.json["id"] in stored and "tfk_" not in stored, "no secret at rest")

@@ -272,6 +272,12 @@ def rate_limit_per_credential_answers_429_with_headers():
         # Public routes carry no credential and are not counted.
         r = srv.request("GET", "/healthz")
         eq(r.header("RateLimit-Limit"), None, "no rate headers on public routes")
+        # Re-spelling the header ("bearer", extra spaces) is the same bucket.
+        spellings = ["Bearer ", "bearer ", "BEARER ", "Bearer   ", "bEaReR  "]
+        statuses = [srv.request("GET", "/v1/workflows",
+                                headers={"Authorization": sp + other.token}).status
+                    for sp in spellings * 2]
+        check(429 in statuses, f"one bucket for every spelling: {statuses}")
 
 
 @test

@@ -551,3 +551,25 @@ def hot_queries_use_their_indexes_on_100k_items():
     check(r.json["next_cursor"], "more submitted")
     seen, pages = list_all(t, 200, workflow="purchase-order", state="submitted")
     eq(len(set(seen)), n // 200, "all submitted, once each")
+
+
+@test
+def racing_imports_of_one_external_ref_all_get_existing_id():
+    t = Tenant()
+    t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+    results = []
+
+    def post():
+        results.append(t.req("POST", "/v1/items", {"workflow": "purchase-order",
+                                                   "title": "import", "external_ref": "R-1"}))
+    threads = [threading.Thread(target=post) for _ in range(12)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    created = [r for r in results if r.status == 201]
+    eq(len(created), 1, f"one import wins: {[r.status for r in results]}")
+    for r in results:
+        if r.status != 201:
+            p = problem(r, 409, "conflict")
+            eq(p.get("existing_id"), created[0].json["id"], "every loser learns the id")

@@ -25,7 +25,7 @@ static const tf_route routes[] = {
      "Rename a role or change its permissions", 0},
     {"DELETE", "/v1/roles/{id}", "roles:write", access_delete_role, NULL, "Delete a role", 0},
     {"POST", "/v1/api-keys", "apikeys:write", access_create_key, NULL,
-     "Create an API key (the secret is shown once)", 0},
+     "Create an API key (the secret is shown once)", TF_ROUTE_SECRET},
     {"GET", "/v1/api-keys", "apikeys:write", access_list_keys, "limit,cursor",
      "List API keys (never their secrets)", 0},
     {"DELETE", "/v1/api-keys/{id}", "apikeys:write", access_delete_key, NULL,

@@ -70,14 +70,18 @@ static bool check_role_body(tf_req *req, const json_t *body, const char ***perms
                 continue;
             }
             (*perms)[(*nperms)++] = s;
-            len += strlen(s) + 1;
+            len += strlen(s) + 3;
         }
         char *lit = tf_arena_alloc(a, len);
         strcpy(lit, "{");
         for (size_t i = 0; i < *nperms; i++) {
             if (i)
                 strcat(lit, ",");
-            strcat(lit, (*perms)[i]); /* validated: no quoting needed */
+            /* Quoted, so a permission spelled "null" stays text, not NULL;
+             * validated names hold no quote or backslash. */
+            strcat(lit, "\"");
+            strcat(lit, (*perms)[i]);
+            strcat(lit, "\"");
         }
         strcat(lit, "}");
         *literal = lit;

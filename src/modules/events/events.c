@@ -199,7 +199,7 @@ static const tf_route routes[] = {
     {"GET", "/v1/events", "events:read", events_feed, "cursor,type,limit",
      "The tenant's events in commit order; poll with next_cursor", 0},
     {"POST", "/v1/webhooks", "webhooks:write", webhooks_create, NULL,
-     "Subscribe a URL to events (the signing secret is shown once)", 0},
+     "Subscribe a URL to events (the signing secret is shown once)", TF_ROUTE_SECRET},
     {"GET", "/v1/webhooks", "webhooks:write", webhooks_list, "limit,cursor",
      "List webhook subscriptions", 0},
     {"DELETE", "/v1/webhooks/{id}", "webhooks:write", webhooks_delete, NULL,

@@ -41,6 +41,11 @@ const char *wf_item_id(tf_req *req)
 static tf_stmt current_def = TF_STMT(
     "SELECT version, definition::text FROM workflow.definitions"
     " WHERE tenant_id = platform.current_tenant() AND key = $1 ORDER BY version DESC LIMIT 1", 1);
+/* Imports of one reference are serialized, so the pre-check below always
+ * sees a concurrent import's row and answers 409 with existing_id. */
+static tf_stmt lock_ref = TF_STMT(
+    "SELECT pg_advisory_xact_lock(hashtextextended('item-ref:' || platform.current_tenant()"
+    " || ':' || $1 || ':' || $2, 0))", 2);
 static tf_stmt find_ref = TF_STMT(
     "SELECT id FROM workflow.items WHERE tenant_id = platform.current_tenant()"
     " AND workflow_key = $1 AND external_ref = $2", 2);
@@ -123,6 +128,8 @@ void wf_create_item(tf_req *req)
     json_decref(def);
     if (ref) {
         const char *fp[] = {workflow, ref};
+        if (!tf_tx_exec(tx, &lock_ref, fp, p))
+            return;
         r = tf_tx_exec(tx, &find_ref, fp, p);
         if (!r)
             return;
