@@ -501,3 +501,28 @@ def reports_exact_percentiles_with_dense_bins_ties_and_detached_months():
     psql("DROP TABLE reporting.facts_202501")
     for f, to in ranges:
         compare_percentiles(t, key, f, to)
+
+
+@test
+def reports_daily_buckets_survive_a_skipped_local_midnight():
+    """America/Havana skips 00:00-01:00 on 2026-03-08: every later day must
+    still start at local midnight and keep its events."""
+    t = Tenant()
+    wf = {"key": "dst", "name": "DST", "initial_state": "a",
+          "states": [{"name": "a"}, {"name": "z", "terminal": True}],
+          "transitions": [{"name": "go", "from": ["a"], "to": "z"}]}
+    eq(t.req("POST", "/v1/workflows", wf).status, 201, "workflow")
+    for at in ("2026-03-07T12:00:00Z", "2026-03-09T12:00:00Z", "2026-03-10T12:00:00Z"):
+        psql(f"SELECT set_config('app.tenant_id', '{t.id}', false)", None,
+             "-c", f"SELECT reporting.item_created(platform.uuid7(), 'dst', 1, 'a', '{at}', NULL)")
+    for tz in ("America/Havana", "America/Sao_Paulo", "Europe/Berlin", "UTC"):
+        r = t.req("GET", f"/v1/reports/workflows/dst/timeseries?metric=created&bucket=day"
+                         f"&tz={tz}&from=2026-03-07&to=2026-03-12")
+        eq(r.status, 200, f"{tz} {r}")
+        eq(sum(b["value"] for b in r.json), 3, f"{tz}: every event counted")
+        eq(len(r.json), 5, f"{tz}: five days")
+    r = t.req("GET", "/v1/reports/workflows/dst/timeseries?metric=created&bucket=day"
+                     "&tz=America/Havana&from=2026-03-07&to=2026-03-12")
+    starts = [b["bucket_start"] for b in r.json]
+    eq(starts[2:], ["2026-03-09T04:00:00.000000Z", "2026-03-10T04:00:00.000000Z",
+                    "2026-03-11T04:00:00.000000Z"], "days after the change start at local midnight")
