@@ -514,9 +514,9 @@ static void check_head(tf_req *req, const char *url)
     const char *cl = tf_req_header(req, "Content-Length");
     /* Framing that two parsers could read differently is refused outright. */
     if ((te && cl) || header_count(req, "Content-Length") > 1 ||
-        header_count(req, "Transfer-Encoding") > 1) {
+        header_count(req, "Transfer-Encoding") > 1 || header_count(req, "Authorization") > 1) {
         tf_problem_set(&req->pb, TF_PB_BAD_REQUEST,
-                       "Conflicting Content-Length / Transfer-Encoding headers.");
+                       "Conflicting Content-Length, Transfer-Encoding or Authorization headers.");
         return;
     }
     /* HEAD is GET without a body; libmicrohttpd drops the body. */

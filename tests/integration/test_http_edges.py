@@ -116,3 +116,23 @@ def operator_renames_suspends_and_reactivates():
     problem(t.srv.request("PATCH", "/v1/admin/tenants/00000000-0000-7000-8000-000000000000",
                           token=op, body={"name": "x"}), 404)
     eq(t.srv.request("GET", path, token=op).json["version"], 4, "failed patches changed nothing")
+
+
+@test
+def two_authorization_headers_are_refused():
+    t = Tenant()
+    resp = t.srv.raw(b"GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     t.token.encode() + b"\r\nAuthorization: Bearer nonsense\r\n"
+                     b"Connection: close\r\n\r\n")
+    check(resp.startswith(b"HTTP/1.1 400"), f"refused: {resp[:60]!r}")
+
+
+@test
+def emails_are_trimmed_before_they_are_checked():
+    t = Tenant()
+    r = t.req("POST", "/v1/users", {"email": "  ed@trim.example ", "name": "Ed",
+                                    "password": "long enough pw"})
+    eq(r.status, 201, f"created {r}")
+    eq(r.json["email"], "ed@trim.example", "stored trimmed")
+    problem(t.req("POST", "/v1/users", {"email": "ED@trim.example", "name": "Ed 2",
+                                        "password": "long enough pw"}), 409, "conflict")

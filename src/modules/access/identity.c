@@ -26,6 +26,21 @@ static const char *const builtin_roles[][2] = {
     {"viewer", "{workflows:read,items:read,reports:read}"},
 };
 
+const char *access_trim_email(const char *email, char *buf, size_t bufsz)
+{
+    while (*email == ' ' || *email == '\t' || *email == '\r' || *email == '\n')
+        email++;
+    size_t n = strlen(email);
+    while (n && (email[n - 1] == ' ' || email[n - 1] == '\t' || email[n - 1] == '\r' ||
+                 email[n - 1] == '\n'))
+        n--;
+    if (n >= bufsz)
+        n = bufsz - 1; /* too long to be valid anyway: validation says so */
+    memcpy(buf, email, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 bool access_check_email(const char *email, const char *pointer, tf_problem *p)
 {
     const char *at = strchr(email, '@');
@@ -73,6 +88,8 @@ static tf_stmt assign_role = TF_STMT(
 
 bool access_bootstrap_tenant(tf_tx *tx, const char *email, const char *password, tf_problem *p)
 {
+    char trimmed[512];
+    email = access_trim_email(email, trimmed, sizeof trimmed);
     bool ok = access_check_email(email, "/admin_email", p);
     ok = access_check_password(password, "/admin_password", p) && ok;
     if (!ok)

@@ -16,6 +16,9 @@ void access_prefetch(const tf_credential *cred, tf_tx_ctx *ctx);
 bool access_resolve(tf_tx *tx, tf_arena *arena, const tf_credential *cred, tf_principal *out,
                     tf_problem *p);
 /* Adds 422 errors for a bad email / password at the given pointers. */
+/* email without surrounding whitespace, copied into buf (emails compare
+ * after trimming, as logins already do in SQL). */
+const char *access_trim_email(const char *email, char *buf, size_t bufsz);
 bool access_check_email(const char *email, const char *pointer, tf_problem *p);
 bool access_check_password(const char *password, const char *pointer, tf_problem *p);
 /* Reads a JSON array of strings from a query column into the arena. */

@@ -71,7 +71,8 @@ void access_create_user(tf_req *req)
     json_t *body = TF_REQ_BODY(req, fields);
     if (!body)
         return;
-    const char *email = tf_json_str(body, "email");
+    char trimmed[512];
+    const char *email = access_trim_email(tf_json_str(body, "email"), trimmed, sizeof trimmed);
     const char *password = tf_json_str(body, "password");
     (void)access_check_email(email, "/email", p);
     (void)tf_check_text(tf_json_str(body, "name"), "/name", 1, 200, p);
