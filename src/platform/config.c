@@ -26,7 +26,7 @@ static const struct {
     {"TENANTFLOW_MIGRATE_DATABASE_URL", NULL,
      "libpq URL of the owner role for `migrate` and `operator` (default: DATABASE_URL)"},
     {"TENANTFLOW_LISTEN", "127.0.0.1:8080", "IPv4 address and port to serve on"},
-    {"TENANTFLOW_THREADS", "8", "HTTP worker threads (1-256)"},
+    {"TENANTFLOW_THREADS", "8", "libmicrohttpd I/O threads (1-256)"},
     {"TENANTFLOW_DB_POOL_SIZE", "8", "database connections (1-512)"},
     {"TENANTFLOW_DB_POOL_WAIT_MS", "2000", "wait for a free connection before 503 (1-60000)"},
     {"TENANTFLOW_DB_POOL_MAX_WAITERS", "64",
