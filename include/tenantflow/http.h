@@ -51,6 +51,7 @@ enum {
     TF_ROUTE_NO_TX = 1u << 1,   /* handler manages its own transactions */
     TF_ROUTE_INLINE = 1u << 3,  /* cheap, no database: answered on the I/O thread itself */
     TF_ROUTE_SECRET = 1u << 4,  /* the reply carries a one-time "secret": never stored */
+    TF_ROUTE_SLOW = 1u << 5,    /* password checks: a queue and workers of their own */
     TF_ROUTE_TEXT = 1u << 2,    /* a page or asset (HTML, CSS, JavaScript): Accept is not
                                    negotiated, the one representation is always sent */
 };

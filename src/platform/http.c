@@ -45,11 +45,21 @@
 #include "tenantflow/token.h"
 #include "tenantflow/tokencache.h"
 
-enum { MAX_TX_ATTEMPTS = 4, TOKEN_SKEW_S = 30, DISCARD_FACTOR = 8 };
+enum { MAX_TX_ATTEMPTS = 4, TOKEN_SKEW_S = 30, DISCARD_FACTOR = 8, SLOW_WORKERS = 2 };
 
 struct header {
     struct header *next;
     const char *name, *value;
+};
+
+struct queue {
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    tf_req *head, *tail;
+    int queued, max;
+    bool stopping;
+    pthread_t *workers;
+    int nworkers;
 };
 
 struct tf_server {
@@ -57,14 +67,10 @@ struct tf_server {
     tf_server_config cfg;
     tf_server_deps deps;
     atomic_int inflight;
-    /* the worker queue */
-    pthread_mutex_t lock;
-    pthread_cond_t ready;
-    tf_req *head, *tail;
-    int queued;
-    bool stopping;
-    pthread_t *workers;
-    int nworkers;
+    /* Database work waits in `work`; password checks (Argon2, tens of ms) in
+     * `slow`, with workers of their own, so a flood of logins cannot take
+     * every worker from the other tenants' requests. */
+    struct queue work, slow;
 };
 
 struct tf_req {
@@ -909,23 +915,23 @@ static void append_body(tf_req *req, const char *data, size_t n)
     req->body_len += n;
 }
 
-/* --- the worker queue --- */
+/* --- the worker queues --- */
 
 static void *work(void *arg)
 {
-    tf_server *srv = arg;
+    struct queue *q = arg;
     for (;;) {
-        pthread_mutex_lock(&srv->lock);
-        while (!srv->head && !srv->stopping)
-            pthread_cond_wait(&srv->ready, &srv->lock);
-        tf_req *req = srv->head;
+        pthread_mutex_lock(&q->lock);
+        while (!q->head && !q->stopping)
+            pthread_cond_wait(&q->ready, &q->lock);
+        tf_req *req = q->head;
         if (req) {
-            srv->head = req->next;
-            if (!srv->head)
-                srv->tail = NULL;
-            srv->queued--;
+            q->head = req->next;
+            if (!q->head)
+                q->tail = NULL;
+            q->queued--;
         }
-        pthread_mutex_unlock(&srv->lock);
+        pthread_mutex_unlock(&q->lock);
         if (!req)
             return NULL; /* stopping, and the queue is empty */
         struct MHD_Connection *conn = req->conn;
@@ -935,37 +941,74 @@ static void *work(void *arg)
     }
 }
 
+static void queue_init(struct queue *q, int workers, int max)
+{
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->ready, NULL);
+    q->max = max;
+    q->workers = tf_xcalloc((size_t)workers, sizeof *q->workers);
+}
+
+static bool queue_start(struct queue *q, int workers)
+{
+    for (; q->nworkers < workers; q->nworkers++)
+        if (pthread_create(&q->workers[q->nworkers], NULL, work, q) != 0)
+            return false;
+    return true;
+}
+
+/* Lets the workers finish what is queued (resuming those connections), then
+ * joins them; from then on hand_over() refuses. Safe to call twice. */
+static void queue_stop(struct queue *q)
+{
+    pthread_mutex_lock(&q->lock);
+    q->stopping = true;
+    pthread_cond_broadcast(&q->ready);
+    pthread_mutex_unlock(&q->lock);
+    for (int i = 0; i < q->nworkers; i++)
+        pthread_join(q->workers[i], NULL);
+    q->nworkers = 0;
+}
+
+static void queue_free(struct queue *q)
+{
+    queue_stop(q);
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->ready);
+    free(q->workers);
+}
+
 static tf_metric *queue_rejected;
 
 static bool queue_length(void *arg, double *value)
 {
-    tf_server *srv = arg;
-    pthread_mutex_lock(&srv->lock);
-    *value = srv->queued;
-    pthread_mutex_unlock(&srv->lock);
+    struct queue *q = arg;
+    pthread_mutex_lock(&q->lock);
+    *value = q->queued;
+    pthread_mutex_unlock(&q->lock);
     return true;
 }
 
-/* Queues req for a worker; false when the queue is full. */
-static bool hand_over(tf_server *srv, tf_req *req)
+/* Queues req for a worker; false when the queue is full or stopping (then
+ * the caller answers 503 instead of suspending a connection nobody would
+ * resume). */
+static bool hand_over(struct queue *q, tf_req *req)
 {
-    pthread_mutex_lock(&srv->lock);
-    /* No worker will take anything once stopping: answer 503 instead of
-     * suspending a connection nobody would resume. */
-    bool ok = !srv->stopping && srv->queued < srv->cfg.max_queue;
+    pthread_mutex_lock(&q->lock);
+    bool ok = !q->stopping && q->queued < q->max;
     if (ok) {
         req->handed_over = true;
         req->next = NULL;
         MHD_suspend_connection(req->conn);
-        if (srv->tail)
-            srv->tail->next = req;
+        if (q->tail)
+            q->tail->next = req;
         else
-            srv->head = req;
-        srv->tail = req;
-        srv->queued++;
-        pthread_cond_signal(&srv->ready);
+            q->head = req;
+        q->tail = req;
+        q->queued++;
+        pthread_cond_signal(&q->ready);
     }
-    pthread_mutex_unlock(&srv->lock);
+    pthread_mutex_unlock(&q->lock);
     return ok;
 }
 
@@ -1009,7 +1052,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         dispatch(req);
         return send_reply(req);
     }
-    if (hand_over(srv, req))
+    struct queue *q = req->match.route->flags & TF_ROUTE_SLOW ? &srv->slow : &srv->work;
+    if (hand_over(q, req))
         return MHD_YES;
     tf_metrics_inc(queue_rejected, 1);
     tf_problem_set(&req->pb, TF_PB_UNAVAILABLE, "The server is at capacity; retry shortly.");
@@ -1091,14 +1135,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     tf_log(TF_LOG_WARN, "libmicrohttpd: %s", msg);
 }
 
-static void stop_workers(tf_server *s)
+static void server_free(tf_server *s)
 {
-    pthread_mutex_lock(&s->lock);
-    s->stopping = true;
-    pthread_cond_broadcast(&s->ready);
-    pthread_mutex_unlock(&s->lock);
-    for (int i = 0; i < s->nworkers; i++)
-        pthread_join(s->workers[i], NULL);
+    queue_free(&s->work);
+    queue_free(&s->slow);
+    free(s);
 }
 
 tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *deps, char *err,
@@ -1122,22 +1163,19 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
          cfg->tls ? (void *)tf_tls_callback() : NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    /* The queue and its workers exist before the first connection can. */
-    pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->ready, NULL);
+    /* The queues and their workers exist before the first connection can. */
     queue_rejected = tf_metrics_counter("tf_http_queue_rejected_total",
                                         "Requests answered 503 because the worker queue was full.");
     tf_metrics_gauge_fn("tf_http_queue_waiting", "Requests waiting for a worker thread.",
-                        queue_length, srv);
-    srv->workers = tf_xcalloc((size_t)cfg->workers, sizeof *srv->workers);
-    for (; srv->nworkers < cfg->workers; srv->nworkers++) {
-        if (pthread_create(&srv->workers[srv->nworkers], NULL, work, srv) != 0) {
-            snprintf(err, errsz, "cannot start worker threads");
-            stop_workers(srv);
-            free(srv->workers);
-            free(srv);
-            return NULL;
-        }
+                        queue_length, &srv->work);
+    tf_metrics_gauge_fn("tf_http_login_queue_waiting",
+                        "Logins waiting for a password-checking thread.", queue_length, &srv->slow);
+    queue_init(&srv->work, cfg->workers, cfg->max_queue);
+    queue_init(&srv->slow, SLOW_WORKERS, cfg->max_queue);
+    if (!queue_start(&srv->work, cfg->workers) || !queue_start(&srv->slow, SLOW_WORKERS)) {
+        snprintf(err, errsz, "cannot start worker threads");
+        server_free(srv);
+        return NULL;
     }
     srv->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
@@ -1158,9 +1196,7 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
     if (!srv->daemon) {
         snprintf(err, errsz, "cannot listen on %s:%d%s", cfg->host, cfg->port,
                  cfg->tls ? " with TLS" : "");
-        stop_workers(srv);
-        free(srv->workers);
-        free(srv);
+        server_free(srv);
         return NULL;
     }
     return srv;
@@ -1183,10 +1219,8 @@ void tf_server_stop(tf_server *s, unsigned grace_s)
         usleep(10000);
     /* Workers finish what is queued (resuming those connections), then go;
      * from now on hand_over() answers 503 instead of queueing. */
-    stop_workers(s);
+    queue_stop(&s->work);
+    queue_stop(&s->slow);
     MHD_stop_daemon(s->daemon);
-    pthread_mutex_destroy(&s->lock);
-    pthread_cond_destroy(&s->ready);
-    free(s->workers);
-    free(s);
+    server_free(s);
 }

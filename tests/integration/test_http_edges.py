@@ -2,6 +2,7 @@
 query parameters without values, entity-tag comparison, HEAD, and tenant
 changes by the operator."""
 import socket
+import time
 
 from harness import PURCHASE_ORDER, Tenant, check, eq, operator_token, problem, server, test
 
@@ -136,3 +137,29 @@ def emails_are_trimmed_before_they_are_checked():
     eq(r.json["email"], "ed@trim.example", "stored trimmed")
     problem(t.req("POST", "/v1/users", {"email": "ED@trim.example", "name": "Ed 2",
                                         "password": "long enough pw"}), 409, "conflict")
+
+
+@test
+def a_login_flood_does_not_starve_other_tenants():
+    """Password checks (Argon2) have a queue and workers of their own: one
+    tenant's users logging in as fast as they can never turn another tenant's
+    requests into 503s."""
+    import threading
+    a, b = Tenant(), Tenant()
+    stop = time.time() + 3
+    login_statuses = []
+
+    def flood():
+        while time.time() < stop:
+            login_statuses.append(a.srv.request("POST", "/v1/auth/token", body={
+                "tenant": a.slug, "email": a.email, "password": a.password}).status)
+    threads = [threading.Thread(target=flood) for _ in range(80)]  # more than the queue holds
+    for th in threads:
+        th.start()
+    others = []
+    while time.time() < stop:
+        others.append(b.req("GET", "/v1/me").status)
+    for th in threads:
+        th.join()
+    check(len(login_statuses) > 40, f"the flood ran: {len(login_statuses)} logins")
+    eq(set(others), {200}, f"the other tenant was served ({len(others)} requests)")

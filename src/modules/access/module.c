@@ -7,7 +7,7 @@
 
 static const tf_route routes[] = {
     {"POST", "/v1/auth/token", TF_PUBLIC, access_login, NULL,
-     "Exchange tenant, email and password for an access token", 0},
+     "Exchange tenant, email and password for an access token", TF_ROUTE_SLOW},
     {"GET", "/.well-known/jwks.json", TF_PUBLIC, access_jwks, NULL,
      "Public keys that verify access tokens", TF_ROUTE_INLINE},
     {"GET", "/v1/me", TF_AUTHENTICATED, access_me, NULL,
