@@ -91,4 +91,3 @@ BEGIN
     PERFORM set_config('TimeZone', old, true);
     RETURN res;
 END $$;
-
