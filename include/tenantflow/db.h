@@ -40,8 +40,6 @@ typedef struct tf_stmt {
  * waiters give up after wait_ms with a 503. NULL and err on bad conninfo. */
 tf_pool *tf_pool_new(const char *conninfo, int size, int wait_ms, char *err, size_t errsz);
 void tf_pool_free(tf_pool *pool);
-/* Checks a connection can be made and returns false with err otherwise. */
-bool tf_pool_ping(tf_pool *pool, char *err, size_t errsz);
 /* At most max_waiters requests wait for a connection; the next one is refused
  * at once with 503 (default: no limit). */
 void tf_pool_set_max_waiters(tf_pool *pool, int max_waiters);
@@ -83,12 +81,6 @@ const char *tf_tx_tenant(const tf_tx *tx);
  * SQLSTATE stays available through tf_tx_sqlstate(). */
 PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_problem *p)
     TF_MUST_CHECK;
-/* Runs n (at most 8) statements in one round trip; out[i] receives each
- * result (arena-owned). False with p set at the first failure; later
- * statements did not run and their out[] are NULL. */
-bool tf_tx_exec_many(tf_tx *tx, size_t n, tf_stmt *const *stmts,
-                     const char *const *const *params, PGresult **out, tf_problem *p)
-    TF_MUST_CHECK;
 /* Queues a write whose result nobody reads (audit records, outbox rows,
  * report facts); it runs just before COMMIT, in the same round trip, and its
  * failure fails the commit. params are copied. */
@@ -97,9 +89,8 @@ void tf_tx_defer(tf_tx *tx, tf_stmt *stmt, const char *const *params);
  * becomes a 404 problem with not_found_detail. */
 PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
                          const char *not_found_detail, tf_problem *p) TF_MUST_CHECK;
-/* SQLSTATE of the last failed statement ("" if none) and its constraint. */
+/* SQLSTATE of the last failed statement ("" if none). */
 const char *tf_tx_sqlstate(const tf_tx *tx);
-const char *tf_tx_constraint(const tf_tx *tx);
 /* True when the last failure may succeed if the whole transaction is retried. */
 bool tf_tx_retryable(const tf_tx *tx);
 

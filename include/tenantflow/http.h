@@ -48,7 +48,6 @@ typedef struct tf_route {
 
 enum {
     TF_ROUTE_CSV = 1u << 0,     /* may answer text/csv */
-    TF_ROUTE_NO_TX = 1u << 1,   /* handler manages its own transactions */
     TF_ROUTE_INLINE = 1u << 3,  /* cheap, no database: answered on the I/O thread itself */
     TF_ROUTE_SECRET = 1u << 4,  /* the reply carries a one-time "secret": never stored */
     TF_ROUTE_SLOW = 1u << 5,    /* password checks: a queue and workers of their own */
@@ -104,7 +103,7 @@ json_t *tf_req_body(tf_req *req, const tf_json_field *fields, size_t nfields);
 const char *tf_req_actor(tf_req *req);
 /* Who is making this request, for audit records and events. */
 tf_origin tf_req_origin(tf_req *req);
-/* The server's pool, for TF_PUBLIC and TF_ROUTE_NO_TX handlers. */
+/* The server's pool, for TF_PUBLIC handlers that open their own transactions. */
 tf_pool *tf_req_pool(tf_req *req);
 
 /* Responses. The body reference is stolen. */
@@ -121,8 +120,6 @@ void tf_reply_list(tf_req *req, const PGresult *r, int col, int count, const cha
  * cursor for scope holding {cursor_member: the last listed row's key_col}. */
 void tf_reply_page(tf_req *req, const PGresult *r, int json_col, int limit, const char *scope,
                    const char *cursor_member, int key_col);
-/* Marks the request failed with its current problem (see tf_req_problem). */
-bool tf_req_failed(tf_req *req);
 
 /* --- The server --- */
 typedef struct tf_server_config {

@@ -65,7 +65,6 @@ struct tf_tx {
     bool done;
     char tenant[40];
     char sqlstate[6];
-    char constraint[64];
 };
 
 PGconn *tf_db_connect(const char *conninfo, char *err, size_t errsz)
@@ -208,26 +207,6 @@ static bool ensure_connected(tf_pool *pool, struct slot *s, char *err, size_t er
     return s->conn != NULL;
 }
 
-bool tf_pool_ping(tf_pool *pool, char *err, size_t errsz)
-{
-    bool full;
-    struct slot *s = acquire(pool, &full);
-    if (!s) {
-        snprintf(err, errsz, "no database connection free");
-        return false;
-    }
-    bool ok = ensure_connected(pool, s, err, errsz);
-    if (ok) {
-        PGresult *r = PQexec(s->conn, "SELECT 1");
-        ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-        if (!ok)
-            snprintf(err, errsz, "%s", PQerrorMessage(s->conn));
-        PQclear(r);
-    }
-    release(pool, s);
-    return ok;
-}
-
 static void abandon(void *ptr)
 {
     tf_tx_rollback(ptr);
@@ -274,7 +253,7 @@ tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_prob
          * backend was terminated): nothing ran on it, so a fresh one may
          * simply begin. */
         tf_problem_clear(p);
-        tx->sqlstate[0] = tx->constraint[0] = '\0';
+        tx->sqlstate[0] = '\0';
         if (ensure_connected(pool, s, err, sizeof err)) {
             ok = set_context(tx, ctx, p);
         } else {
@@ -354,9 +333,7 @@ static int stmt_id(tf_stmt *stmt)
 static void fail(tf_tx *tx, PGresult *r, const char *sql, tf_problem *p)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    const char *constraint = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
     snprintf(tx->sqlstate, sizeof tx->sqlstate, "%s", state ? state : "");
-    snprintf(tx->constraint, sizeof tx->constraint, "%s", constraint ? constraint : "");
     const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(tx->slot->conn);
     if (PQstatus(tx->slot->conn) != CONNECTION_OK) {
         tf_problem_set(p, TF_PB_UNAVAILABLE, "The database connection was lost; retry shortly.");
@@ -527,16 +504,6 @@ void tf_tx_defer(tf_tx *tx, tf_stmt *stmt, const char *const *params)
     tx->ndeferred++;
 }
 
-bool tf_tx_exec_many(tf_tx *tx, size_t n, tf_stmt *const *stmts,
-                     const char *const *const *params, PGresult **out, tf_problem *p)
-{
-    if (tx->done) {
-        tf_problem_internal(p, "statement on a finished transaction");
-        return false;
-    }
-    return pipeline(tx, false, n, stmts, params, out, false, p);
-}
-
 PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
                          const char *not_found_detail, tf_problem *p)
 {
@@ -555,11 +522,6 @@ PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
 const char *tf_tx_sqlstate(const tf_tx *tx)
 {
     return tx->sqlstate;
-}
-
-const char *tf_tx_constraint(const tf_tx *tx)
-{
-    return tx->constraint;
 }
 
 bool tf_tx_retryable(const tf_tx *tx)
@@ -607,7 +569,7 @@ bool tf_tx_rollback_to_savepoint(tf_tx *tx, tf_problem *p)
     tx->deferred_tail = tx->sp_tail;
     tx->ndeferred = tx->sp_ndeferred;
     memcpy(tx->tenant, tx->sp_tenant, sizeof tx->tenant);
-    tx->sqlstate[0] = tx->constraint[0] = '\0'; /* the failure was undone */
+    tx->sqlstate[0] = '\0'; /* the failure was undone */
     return true;
 }
 

@@ -134,7 +134,6 @@ const char *tf_req_method(tf_req *req) { return req->method; }
 const char *tf_req_path(tf_req *req) { return req->path; }
 const char *tf_req_client_ip(tf_req *req) { return req->client_ip; }
 tf_pool *tf_req_pool(tf_req *req) { return req->srv->deps.pool; }
-bool tf_req_failed(tf_req *req) { return tf_failed(&req->pb); }
 
 const char *tf_req_actor(tf_req *req)
 {
