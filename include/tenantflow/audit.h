@@ -29,6 +29,12 @@ typedef struct audit_entry {
     const json_t *after;       /* borrowed; the same fields, new values; may be NULL */
 } audit_entry;
 
+/* Adds field to before (old_value) and after (new_value) when new_value is
+ * given and differs: the "fields that changed" of an audit record. Returns
+ * whether it did. */
+bool audit_changed(json_t *before, json_t *after, const char *field, const char *old_value,
+                   const char *new_value);
+
 /* Writes one record in tx for the tenant tx is bound to. False with p set
  * when it cannot be written (the caller's change must then fail too). */
 bool audit_record(tf_tx *tx, const tf_origin *origin, const audit_entry *e, tf_problem *p)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tenantflow/audit.h"
 #include "tenantflow/crypto.h"
 #include "tenantflow/json.h"
 
@@ -276,10 +277,7 @@ void access_patch_role(tf_req *req)
         return;
     json_t *role = json_loads(tf_val(r, 0, 0), 0, NULL);
     json_t *before = json_object(), *after = json_object();
-    if (renaming) {
-        json_object_set_new(before, "name", json_string(old_name));
-        json_object_set_new(after, "name", json_string(name));
-    }
+    audit_changed(before, after, "name", old_name, name);
     json_t *old_perms = json_loads(tf_val(old, 0, 2), 0, NULL);
     if (!json_equal(old_perms, json_object_get(role, "permissions"))) {
         json_object_set(before, "permissions", old_perms);

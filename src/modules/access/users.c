@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tenantflow/audit.h"
 #include "tenantflow/crypto.h"
 #include "tenantflow/json.h"
 #include "tenantflow/text.h"
@@ -253,14 +254,8 @@ void access_patch_user(tf_req *req)
     if (!(r = tf_tx_exec_one(tx, &get_user, gp, not_found, p)))
         return;
     json_t *before = json_object(), *after = json_object();
-    if (name && strcmp(name, tf_val(old, 0, 1)) != 0) {
-        json_object_set_new(before, "name", json_string(tf_val(old, 0, 1)));
-        json_object_set_new(after, "name", json_string(name));
-    }
-    if (status && strcmp(status, tf_val(old, 0, 2)) != 0) {
-        json_object_set_new(before, "status", json_string(tf_val(old, 0, 2)));
-        json_object_set_new(after, "status", json_string(status));
-    }
+    audit_changed(before, after, "name", tf_val(old, 0, 1), name);
+    audit_changed(before, after, "status", tf_val(old, 0, 2), status);
     if (password) /* the fact, never the value */
         json_object_set_new(after, "password_changed", json_true());
     json_t *user = json_loads(tf_val(r, 0, 0), 0, NULL);

@@ -28,6 +28,16 @@ static tf_stmt insert_record = TF_STMT(
     " resource_id, request_id, client_ip, changes)"
     " VALUES (platform.current_tenant(), $1, $2, $3, $4, $5, $6, $7, $8::jsonb)", 8);
 
+bool audit_changed(json_t *before, json_t *after, const char *field, const char *old_value,
+                   const char *new_value)
+{
+    if (!new_value || (old_value && strcmp(old_value, new_value) == 0))
+        return false;
+    json_object_set_new(before, field, old_value ? json_string(old_value) : json_null());
+    json_object_set_new(after, field, json_string(new_value));
+    return true;
+}
+
 bool audit_record(tf_tx *tx, const tf_origin *o, const audit_entry *e, tf_problem *p)
 {
     json_t *changes = json_object();

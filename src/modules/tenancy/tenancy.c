@@ -225,14 +225,8 @@ static void update_tenant(tf_req *req)
     if (!r)
         return;
     json_t *before = json_object(), *after = json_object();
-    if (strcmp(tf_val(r, 0, 2), tf_val(r, 0, 7)) != 0) {
-        json_object_set_new(before, "name", json_string(tf_val(r, 0, 7)));
-        json_object_set_new(after, "name", json_string(tf_val(r, 0, 2)));
-    }
-    if (strcmp(tf_val(r, 0, 3), tf_val(r, 0, 8)) != 0) {
-        json_object_set_new(before, "status", json_string(tf_val(r, 0, 8)));
-        json_object_set_new(after, "status", json_string(tf_val(r, 0, 3)));
-    }
+    audit_changed(before, after, "name", tf_val(r, 0, 7), tf_val(r, 0, 2));
+    audit_changed(before, after, "status", tf_val(r, 0, 8), tf_val(r, 0, 3));
     if (record(req, "tenant.updated", id, before, after))
         reply_tenant(req, 200, r);
 }

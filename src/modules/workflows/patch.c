@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tenantflow/audit.h"
 #include "tenantflow/json.h"
 #include "tenantflow/text.h"
 
@@ -56,12 +57,7 @@ static tf_stmt get_item = TF_STMT(
 static bool diff(const char *old_title, const char *new_title, const json_t *old_attrs,
                  const json_t *new_attrs, json_t *before, json_t *after)
 {
-    bool changed = false;
-    if (strcmp(old_title, new_title) != 0) {
-        json_object_set_new(before, "title", json_string(old_title));
-        json_object_set_new(after, "title", json_string(new_title));
-        changed = true;
-    }
+    bool changed = audit_changed(before, after, "title", old_title, new_title);
     if (!json_equal(old_attrs, new_attrs)) {
         json_object_set_new(before, "attributes", json_deep_copy(old_attrs));
         json_object_set_new(after, "attributes", json_deep_copy(new_attrs));
