@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 DURATION=${BENCH_DURATION:-10}
+# BENCH_SCENARIOS="get list" runs a subset (for working on one of them).
+SCENARIOS=${BENCH_SCENARIOS:-get list create transition}
 BIN=$PWD/build/tenantflow
 tmp=$(mktemp -d /tmp/tenantflow-bench.XXXXXX)
 chmod 755 "$tmp"
@@ -118,7 +120,7 @@ run_pgbench() { # NAME
 }
 
 declare -A pg
-for s in get list create transition; do pg[$s]=$(run_pgbench "$s"); done
+for s in $SCENARIOS; do pg[$s]=$(run_pgbench "$s"); done
 # pgbench's writes leave the background jobs (feed sequencer, audit sealer)
 # some catching up to do: let them finish so they do not skew the first run.
 psql -X -q "$admin_url" -c "VACUUM ANALYZE" >/dev/null
@@ -131,7 +133,7 @@ wrk -t2 -c32 -d2s -s "$tmp/get.lua" "http://127.0.0.1:$http_port" >/dev/null 2>&
 
 rows=()
 rss_load=0
-for s in get list create transition; do
+for s in $SCENARIOS; do
     for c in 32 64; do
         before=$(cpu_ticks)
         line=$(run_wrk "$s" "$c")
@@ -141,12 +143,15 @@ for s in get list create transition; do
     done
 done
 # Transition throughput with auditing and events on: one tenant vs ten.
-one=$(run_wrk transition1 64)
-ten=$(grep '^transition|64|' <<<"$(printf '%s\n' "${rows[@]}")" | cut -d'|' -f3)
+one= ten=
+if [[ " $SCENARIOS " == *" transition "* ]]; then
+    one=$(run_wrk transition1 64)
+    ten=$(grep '^transition|64|' <<<"$(printf '%s\n' "${rows[@]}")" | cut -d'|' -f3)
+fi
 idle=$(python3 scripts/bench_idle.py 127.0.0.1 "$http_port" 1000 "$server_pid")
 
 python3 scripts/bench_parse.py table "$hz" "$DURATION" "$rss_idle" "$rss_load" "$idle" "${rows[@]}"
-python3 - "$one" "$ten" <<'PY'
+[ -z "$one" ] || python3 - "$one" "$ten" <<'PY'
 import sys
 one, ten = float(sys.argv[1].split("|")[0]), float(sys.argv[2] or 0)
 share = f"{one / ten:.0%}" if ten else "n/a"
@@ -154,6 +159,8 @@ print(f"Transitions at 64 connections, one tenant: {one:.0f}/s; ten tenants: {te
       f"(one tenant = {share} of ten; target >= 80 %).")
 PY
 
-# The report summary against brute force, on its own throwaway PostgreSQL.
+# The report summary against brute force, on its own throwaway PostgreSQL
+# (BENCH_REPORTS=0 skips it).
+[ "${BENCH_REPORTS:-1}" = 0 ] && exit 0
 echo
 scripts/bench-reports.sh "${BENCH_REPORT_ITEMS:-250000}"

@@ -52,7 +52,7 @@ typedef struct tf_prefetch {
     const char *params[2];
 } tf_prefetch;
 
-enum { TF_MAX_PREFETCH = 2 };
+enum { TF_MAX_PREFETCH = 3 };
 
 typedef struct tf_tx_ctx {
     const char *tenant_id;  /* NULL: no tenant (RLS shows nothing) */
@@ -63,7 +63,15 @@ typedef struct tf_tx_ctx {
      * prefetched result instead of asking the database again. */
     tf_prefetch prefetch[TF_MAX_PREFETCH];
     size_t nprefetch;
+    /* The prefetched reads are the whole transaction: COMMIT travels with
+     * them, so BEGIN, context, reads and COMMIT take one round trip. Any
+     * other statement, deferred write or savepoint afterwards is refused as
+     * an internal error (a route that asks for this promises not to). */
+    bool commit;
 } tf_tx_ctx;
+
+/* Appends a read to ctx's prefetch list; false when the list is full. */
+bool tf_tx_ctx_prefetch(tf_tx_ctx *ctx, tf_stmt *stmt, const char *param0, const char *param1);
 
 /* Borrows a connection, BEGINs and sets the context. NULL with p set (503
  * when no connection could be had) on failure. A pooled connection found
@@ -91,6 +99,9 @@ PGresult *tf_tx_exec_one(tf_tx *tx, tf_stmt *stmt, const char *const *params,
                          const char *not_found_detail, tf_problem *p) TF_MUST_CHECK;
 /* SQLSTATE of the last failed statement ("" if none). */
 const char *tf_tx_sqlstate(const tf_tx *tx);
+/* Round trips to the database so far (a pipeline counts once; so does
+ * preparing a statement on a connection that has not seen it). */
+int tf_tx_round_trips(const tf_tx *tx);
 /* True when the last failure may succeed if the whole transaction is retried. */
 bool tf_tx_retryable(const tf_tx *tx);
 

@@ -44,6 +44,11 @@ typedef struct tf_route {
     const char *query;      /* allowed query parameters, comma separated, or NULL */
     const char *summary;    /* one line for the API reference */
     unsigned flags;
+    /* Optional: adds the handler's reads to the BEGIN round trip (see
+     * tf_tx_ctx.prefetch) for a tenant user's request; it may set ctx->commit
+     * when those reads are all the handler does. Runs before authorisation:
+     * what it reads is dropped unless the caller may see it. */
+    void (*prefetch)(tf_req *req, tf_tx_ctx *ctx);
 } tf_route;
 
 enum {

@@ -63,6 +63,8 @@ struct tf_tx {
     size_t sp_ndeferred;
     char sp_tenant[40];
     bool done;
+    bool committed; /* COMMIT went with the prefetched reads (tf_tx_ctx.commit) */
+    int round_trips;
     char tenant[40];
     char sqlstate[6];
 };
@@ -289,11 +291,32 @@ static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p)
         stmts[1 + i] = tx->pre[i].stmt;
         plist[1 + i] = tx->pre[i].params;
     }
-    if (!pipeline(tx, true, 1 + n, stmts, plist, out, false, p))
+    bool commit = ctx && ctx->commit;
+    if (!pipeline(tx, true, 1 + n, stmts, plist, out, commit, p))
         return false;
     for (size_t i = 0; i < n; i++)
         tx->pre_result[i] = out[1 + i];
     tx->npre = n;
+    tx->committed = commit;
+    return true;
+}
+
+bool tf_tx_ctx_prefetch(tf_tx_ctx *ctx, tf_stmt *stmt, const char *param0, const char *param1)
+{
+    if (ctx->nprefetch >= TF_MAX_PREFETCH || stmt->nparams > 2)
+        return false;
+    ctx->prefetch[ctx->nprefetch++] = (tf_prefetch){stmt, {param0, param1}};
+    return true;
+}
+
+/* After an early COMMIT only the prefetched results remain to be taken. */
+static bool still_open(tf_tx *tx, const char *what, tf_problem *p)
+{
+    if (tx->done || tx->committed) {
+        tf_problem_internal(p, "%s on a %s transaction", what,
+                            tx->done ? "finished" : "committed read-only");
+        return false;
+    }
     return true;
 }
 
@@ -356,6 +379,7 @@ static bool prepare(tf_tx *tx, tf_stmt *stmt, char name[16], tf_problem *p)
     snprintf(name, 16, "s%d", id);
     if (s->prepared[id / 8] & (1u << (id % 8)))
         return true;
+    tx->round_trips++;
     PGresult *r = PQprepare(s->conn, name, stmt->sql, stmt->nparams, NULL);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (ok)
@@ -391,16 +415,15 @@ static PGresult *take_prefetched(tf_tx *tx, tf_stmt *stmt, const char *const *pa
 
 PGresult *tf_tx_exec(tf_tx *tx, tf_stmt *stmt, const char *const *params, tf_problem *p)
 {
-    if (tx->done) {
-        tf_problem_internal(p, "statement on a finished transaction");
-        return NULL;
-    }
-    PGresult *pre = tx->npre ? take_prefetched(tx, stmt, params) : NULL;
+    PGresult *pre = tx->npre && !tx->done ? take_prefetched(tx, stmt, params) : NULL;
     if (pre)
         return pre;
+    if (!still_open(tx, "statement", p))
+        return NULL;
     char name[16];
     if (!prepare(tx, stmt, name, p))
         return NULL;
+    tx->round_trips++;
     PGresult *r = PQexecPrepared(tx->slot->conn, name, stmt->nparams, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
@@ -440,6 +463,7 @@ static bool pipeline(tf_tx *tx, bool begin, size_t n, tf_stmt *const *stmts,
     if (sent && commit)
         sent = PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
     sent = sent && PQpipelineSync(c) == 1;
+    tx->round_trips++;
     bool ok = sent, synced = false;
     size_t first = begin ? 1 : 0; /* results before the statements */
     size_t k = 0;                 /* index of the result that comes next */
@@ -524,6 +548,11 @@ const char *tf_tx_sqlstate(const tf_tx *tx)
     return tx->sqlstate;
 }
 
+int tf_tx_round_trips(const tf_tx *tx)
+{
+    return tx->round_trips;
+}
+
 bool tf_tx_retryable(const tf_tx *tx)
 {
     return strcmp(tx->sqlstate, "40001") == 0 || strcmp(tx->sqlstate, "40P01") == 0;
@@ -531,10 +560,9 @@ bool tf_tx_retryable(const tf_tx *tx)
 
 static bool simple(tf_tx *tx, const char *sql, tf_problem *p)
 {
-    if (tx->done) {
-        tf_problem_internal(p, "%s on a finished transaction", sql);
+    if (!still_open(tx, sql, p))
         return false;
-    }
+    tx->round_trips++;
     PGresult *r = PQexec(tx->slot->conn, sql);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
@@ -575,10 +603,13 @@ bool tf_tx_rollback_to_savepoint(tf_tx *tx, tf_problem *p)
 
 bool tf_tx_commit(tf_tx *tx, tf_problem *p)
 {
-    if (tx->done) {
-        tf_problem_internal(p, "commit of a finished transaction");
-        return false;
+    if (tx->committed && !tx->ndeferred) {
+        tx->done = true;
+        release(tx->pool, tx->slot);
+        return true;
     }
+    if (!still_open(tx, "commit", p))
+        return false;
     /* Deferred writes and the COMMIT travel in one round trip. */
     size_t n = tx->ndeferred;
     tf_stmt **stmts = tf_arena_alloc(tx->arena, (n ? n : 1) * sizeof *stmts);
@@ -599,6 +630,8 @@ void tf_tx_rollback(tf_tx *tx)
     if (!tx || tx->done)
         return;
     tx->done = true;
+    if (tx->slot->conn && PQtransactionStatus(tx->slot->conn) != PQTRANS_IDLE)
+        tx->round_trips++;
     release(tx->pool, tx->slot); /* release rolls back whatever is open */
 }
 

@@ -184,15 +184,15 @@ static void problem_page(tf_req *req)
 
 static const tf_route routes[] = {
     {"GET", "/openapi.json", TF_PUBLIC, openapi, NULL,
-     "The OpenAPI 3.1 description of this API", TF_ROUTE_INLINE},
+     "The OpenAPI 3.1 description of this API", TF_ROUTE_INLINE, NULL},
     {"GET", "/docs", TF_PUBLIC, reference, NULL, "The API reference, rendered from /openapi.json",
-     TF_ROUTE_TEXT | TF_ROUTE_INLINE},
+     TF_ROUTE_TEXT | TF_ROUTE_INLINE, NULL},
     {"GET", "/docs/{asset}", TF_PUBLIC, reference_asset, NULL,
-     "The API reference's script and style sheet", TF_ROUTE_TEXT | TF_ROUTE_INLINE},
+     "The API reference's script and style sheet", TF_ROUTE_TEXT | TF_ROUTE_INLINE, NULL},
     {"GET", "/problems", TF_PUBLIC, problems_index, NULL, "The list of problem types",
-     TF_ROUTE_TEXT | TF_ROUTE_INLINE},
+     TF_ROUTE_TEXT | TF_ROUTE_INLINE, NULL},
     {"GET", "/problems/{slug}", TF_PUBLIC, problem_page, NULL, "One problem type explained",
-     TF_ROUTE_TEXT | TF_ROUTE_INLINE},
+     TF_ROUTE_TEXT | TF_ROUTE_INLINE, NULL},
 };
 
 bool tf_docs_register(tf_router *r, char *err, size_t errsz)

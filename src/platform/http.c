@@ -93,6 +93,7 @@ struct tf_req {
     /* outcome */
     tf_problem pb;
     tf_tx *tx;
+    int db_round_trips; /* over every attempt, for the access log */
     tf_principal principal;
     const char *actor;
     int status;
@@ -784,8 +785,11 @@ static void run_in_transaction(tf_req *req)
             .actor = cred.kind == TF_CRED_ACCESS_TOKEN ? cred.sub : NULL,
             .request_id = req->request_id,
         };
-        if (cred.kind == TF_CRED_ACCESS_TOKEN && user_prefetcher)
+        if (cred.kind == TF_CRED_ACCESS_TOKEN && user_prefetcher) {
             user_prefetcher(&cred, &ctx);
+            if (ctx.nprefetch && req->match.route->prefetch)
+                req->match.route->prefetch(req, &ctx);
+        }
         req->tx = tf_tx_begin(req->srv->deps.pool, req->arena, &ctx, &req->pb);
         if (!req->tx)
             return;
@@ -798,6 +802,7 @@ static void run_in_transaction(tf_req *req)
         bool retry = tf_failed(&req->pb) && tf_tx_retryable(req->tx) &&
                      attempt + 1 < MAX_TX_ATTEMPTS;
         tf_tx_rollback(req->tx);
+        req->db_round_trips += tf_tx_round_trips(req->tx);
         if (!retry)
             return;
         tf_problem_clear(&req->pb);
@@ -1079,6 +1084,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
                           "ms", ms, "client_ip", req->client_ip, "actor", tf_req_actor(req));
     if (f && req->principal.tenant_id)
         json_object_set_new(f, "tenant_id", json_string(req->principal.tenant_id));
+    if (f && req->db_round_trips)
+        json_object_set_new(f, "db_round_trips", json_integer(req->db_round_trips));
     if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         json_object_set_new(f, "aborted", json_true());
     tf_log_json(TF_LOG_INFO, "request", f);

@@ -287,7 +287,7 @@ static void metrics_handler(tf_req *req)
 
 static const tf_route routes[] = {
     {"GET", "/metrics", TF_PUBLIC, metrics_handler, NULL,
-     "Metrics in the Prometheus text format 0.0.4", TF_ROUTE_TEXT | TF_ROUTE_INLINE},
+     "Metrics in the Prometheus text format 0.0.4", TF_ROUTE_TEXT | TF_ROUTE_INLINE, NULL},
 };
 
 bool tf_metrics_register(tf_router *r, char *err, size_t errsz)

@@ -47,9 +47,9 @@ static void readyz(tf_req *req)
 
 static const tf_route routes[] = {
     {"GET", "/healthz", TF_PUBLIC, healthz, NULL, "Liveness: the process is running",
-     TF_ROUTE_INLINE},
+     TF_ROUTE_INLINE, NULL},
     {"GET", "/readyz", TF_PUBLIC, readyz, NULL,
-     "Readiness: database reachable and schema current", 0},
+     "Readiness: database reachable and schema current", 0, NULL},
 };
 
 /* Pool gauges, read at scrape time. */

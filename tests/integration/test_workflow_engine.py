@@ -573,3 +573,36 @@ def racing_imports_of_one_external_ref_all_get_existing_id():
         if r.status != 201:
             p = problem(r, 409, "conflict")
             eq(p.get("existing_id"), created[0].json["id"], "every loser learns the id")
+
+
+@test
+def get_item_is_one_database_round_trip():
+    """GET /v1/items/{id} sends BEGIN, the context, the principal, the item and
+    COMMIT in one pipeline; every access-log line counts its round trips."""
+    srv = harness.server()
+    t = po_tenant(srv)
+    item = new_item(t)
+    path = f"/v1/items/{item['id']}"
+
+    def fewest_trips(path, want, headers=None):
+        rids = []
+        # Several tries: a connection that has not yet prepared a statement
+        # pays one extra trip for it.
+        for _ in range(6):
+            rid = harness.unique("trip")
+            r = t.req("GET", path, headers={"X-Request-Id": rid, **(headers or {})})
+            eq(r.status, want, f"GET {path} {r}")
+            rids.append(rid)
+        time.sleep(0.2)
+        lines = [json.loads(line) for line in srv.read_log().splitlines()
+                 if any(rid in line for rid in rids)]
+        eq(len(lines), len(rids), "one access-log line per request")
+        return min(line.get("db_round_trips", 0) for line in lines)
+
+    eq(fewest_trips(path, 200), 1, "a GET item's round trips")
+    eq(fewest_trips(path, 304, {"If-None-Match": f"\"{item['version']}\""}), 1,
+       "a 304's round trips")
+    eq(fewest_trips("/v1/items/00000000-0000-7000-8000-000000000000", 404), 1,
+       "an unknown item's round trips")
+    check(fewest_trips(path + "/history", 200) >= 2,
+          "the history read has no such shortcut (the count is real)")

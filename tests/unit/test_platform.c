@@ -92,11 +92,11 @@ END_TEST
 static void nop(tf_req *r) { (void)r; }
 
 static const tf_route good[] = {
-    {"GET", "/v1/items", "items:read", nop, NULL, NULL, 0},
-    {"POST", "/v1/items", "items:write", nop, NULL, NULL, 0},
-    {"GET", "/v1/items/{id}", "items:read", nop, NULL, NULL, 0},
-    {"POST", "/v1/items/{id}/transitions", "items:write", nop, NULL, NULL, 0},
-    {"GET", "/healthz", TF_PUBLIC, nop, NULL, NULL, 0},
+    {"GET", "/v1/items", "items:read", nop, NULL, NULL, 0, NULL},
+    {"POST", "/v1/items", "items:write", nop, NULL, NULL, 0, NULL},
+    {"GET", "/v1/items/{id}", "items:read", nop, NULL, NULL, 0, NULL},
+    {"POST", "/v1/items/{id}/transitions", "items:write", nop, NULL, NULL, 0, NULL},
+    {"GET", "/healthz", TF_PUBLIC, nop, NULL, NULL, 0, NULL},
 };
 
 START_TEST(router_matches_templates)
@@ -124,17 +124,17 @@ START_TEST(router_refuses_routes_without_permission)
 {
     tf_router *r = tf_router_new();
     char err[256];
-    tf_route none = {"GET", "/v1/x", NULL, nop, NULL, NULL, 0};
+    tf_route none = {"GET", "/v1/x", NULL, nop, NULL, NULL, 0, NULL};
     ck_assert(!tf_router_add(r, &none, err, sizeof err));
     ck_assert_ptr_nonnull(strstr(err, "permission"));
-    tf_route empty = {"GET", "/v1/x", "", nop, NULL, NULL, 0};
+    tf_route empty = {"GET", "/v1/x", "", nop, NULL, NULL, 0, NULL};
     ck_assert(!tf_router_add(r, &empty, err, sizeof err));
-    tf_route badm = {"BREW", "/v1/x", TF_PUBLIC, nop, NULL, NULL, 0};
+    tf_route badm = {"BREW", "/v1/x", TF_PUBLIC, nop, NULL, NULL, 0, NULL};
     ck_assert(!tf_router_add(r, &badm, err, sizeof err));
-    tf_route badt = {"GET", "/v1/{x", TF_PUBLIC, nop, NULL, NULL, 0};
+    tf_route badt = {"GET", "/v1/{x", TF_PUBLIC, nop, NULL, NULL, 0, NULL};
     ck_assert(!tf_router_add(r, &badt, err, sizeof err));
     ck_assert(tf_router_add(r, &good[0], err, sizeof err));
-    tf_route dup = {"GET", "/v1/items", "items:read", nop, NULL, NULL, 0};
+    tf_route dup = {"GET", "/v1/items", "items:read", nop, NULL, NULL, 0, NULL};
     ck_assert(!tf_router_add(r, &dup, err, sizeof err));
     ck_assert_int_eq(tf_router_count(r), 1);
     tf_router_free(r);

@@ -259,9 +259,9 @@ void access_prefetch(const tf_credential *cred, tf_tx_ctx *ctx)
     if (!tf_uuid_parse_ok(cred->sub, strlen(cred->sub)) ||
         !tf_uuid_parse_ok(cred->tid, strlen(cred->tid)))
         return;
-    ctx->prefetch[0] = (tf_prefetch){tenancy_current_stmt(), {NULL, NULL}};
-    ctx->prefetch[1] = (tf_prefetch){&principal_user, {cred->sub, NULL}};
-    ctx->nprefetch = 2;
+    ctx->nprefetch = 0;
+    (void)tf_tx_ctx_prefetch(ctx, tenancy_current_stmt(), NULL, NULL);
+    (void)tf_tx_ctx_prefetch(ctx, &principal_user, cred->sub, NULL);
 }
 
 bool access_resolve(tf_tx *tx, tf_arena *arena, const tf_credential *cred, tf_principal *out,

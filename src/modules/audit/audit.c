@@ -268,9 +268,9 @@ void audit_verify(tf_req *req)
 static const tf_route routes[] = {
     {"GET", "/v1/audit", "audit:read", audit_list,
      "actor,action,resource_type,resource_id,since,until,limit,cursor",
-     "The tenant's audit records, newest first", 0},
+     "The tenant's audit records, newest first", 0, NULL},
     {"GET", "/v1/audit/verify", "audit:read", audit_verify, NULL,
-     "Verify the tenant's audit hash chain", 0},
+     "Verify the tenant's audit hash chain", 0, NULL},
 };
 
 bool audit_register(tf_router *r, char *err, size_t errsz)

@@ -197,15 +197,15 @@ long long events_retry_delay_ms(int next)
 
 static const tf_route routes[] = {
     {"GET", "/v1/events", "events:read", events_feed, "cursor,type,limit",
-     "The tenant's events in commit order; poll with next_cursor", 0},
+     "The tenant's events in commit order; poll with next_cursor", 0, NULL},
     {"POST", "/v1/webhooks", "webhooks:write", webhooks_create, NULL,
-     "Subscribe a URL to events (the signing secret is shown once)", TF_ROUTE_SECRET},
+     "Subscribe a URL to events (the signing secret is shown once)", TF_ROUTE_SECRET, NULL},
     {"GET", "/v1/webhooks", "webhooks:write", webhooks_list, "limit,cursor",
-     "List webhook subscriptions", 0},
+     "List webhook subscriptions", 0, NULL},
     {"DELETE", "/v1/webhooks/{id}", "webhooks:write", webhooks_delete, NULL,
-     "Delete a webhook subscription", 0},
+     "Delete a webhook subscription", 0, NULL},
     {"GET", "/v1/webhooks/{id}/deliveries", "webhooks:write", webhooks_deliveries,
-     "limit,cursor", "A webhook's delivery attempts, newest first", 0},
+     "limit,cursor", "A webhook's delivery attempts, newest first", 0, NULL},
 };
 
 bool events_register(tf_router *r, char *err, size_t errsz)

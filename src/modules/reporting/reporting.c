@@ -402,11 +402,11 @@ static void get_timeseries(tf_req *req)
 static const tf_route routes[] = {
     {"GET", "/v1/reports/workflows/{key}/summary", "reports:read", get_summary, "from,to,tz",
      "A workflow's KPIs over [from, to): WIP, created, completed, lead time, time in state, SLA",
-     TF_ROUTE_CSV},
+     TF_ROUTE_CSV, NULL},
     {"GET", "/v1/reports/workflows/{key}/timeseries", "reports:read", get_timeseries,
      "metric,bucket,from,to,tz",
      "Created, completed or transitions per hour, day, week or month in a time zone",
-     TF_ROUTE_CSV},
+     TF_ROUTE_CSV, NULL},
 };
 
 bool reporting_register(tf_router *r, char *err, size_t errsz)

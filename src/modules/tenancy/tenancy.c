@@ -314,11 +314,12 @@ bool tenancy_operator_create(PGconn *conn, const char *name, char *err, size_t e
 
 static const tf_route routes[] = {
     {"POST", "/v1/admin/tenants", TF_OPERATOR, create_tenant, NULL,
-     "Create a tenant with its first admin", 0},
-    {"GET", "/v1/admin/tenants", TF_OPERATOR, list_tenants, "limit,cursor", "List tenants", 0},
-    {"GET", "/v1/admin/tenants/{id}", TF_OPERATOR, get_tenant, NULL, "Get a tenant", 0},
+     "Create a tenant with its first admin", 0, NULL},
+    {"GET", "/v1/admin/tenants", TF_OPERATOR, list_tenants, "limit,cursor", "List tenants", 0,
+     NULL},
+    {"GET", "/v1/admin/tenants/{id}", TF_OPERATOR, get_tenant, NULL, "Get a tenant", 0, NULL},
     {"PATCH", "/v1/admin/tenants/{id}", TF_OPERATOR, update_tenant, NULL,
-     "Rename, suspend or reactivate a tenant", 0},
+     "Rename, suspend or reactivate a tenant", 0, NULL},
 };
 
 bool tenancy_register(tf_router *r, char *err, size_t errsz)

@@ -85,6 +85,7 @@ void wf_list_workflows(tf_req *req);
 
 void wf_create_item(tf_req *req);
 void wf_get_item(tf_req *req);
+void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx);
 void wf_transition_item(tf_req *req);
 void wf_item_history(tf_req *req);
 void wf_list_items(tf_req *req);

@@ -187,6 +187,14 @@ static bool etag_listed(const char *header, const char *etag)
     return wf_etag_in_list(header, etag) || wf_etag_in_list(header, weak);
 }
 
+/* The item travels with BEGIN, the principal and COMMIT: one round trip. */
+void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx)
+{
+    const char *id = tf_req_param(req, "id");
+    if (tf_uuid_parse_ok(id, strlen(id)) && tf_tx_ctx_prefetch(ctx, &get_item, id, NULL))
+        ctx->commit = true;
+}
+
 void wf_get_item(tf_req *req)
 {
     const char *id = wf_item_id(req);
