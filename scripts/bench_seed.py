@@ -52,6 +52,11 @@ SELECT t.id, 'bench', 1, 'open', 'Bench item ' || g, jsonb_build_object('n', g, 
 FROM tenancy.tenants t, generate_series(1, {ITEMS}) g WHERE t.slug LIKE 'bench-%';
 INSERT INTO workflow.history (tenant_id, item_id, to_state, actor_type, at)
 SELECT tenant_id, id, state, 'system', created_at FROM workflow.items;
+-- What the API's create would have recorded for reports, so that a
+-- transition in the benchmark writes its report fact as it would live.
+INSERT INTO reporting.items
+SELECT tenant_id, id, workflow_key, workflow_version, state, false, created_at,
+       state_entered_at, due_at FROM workflow.items;
 ANALYZE;
 """)
 sample = [line.split("|") for line in psql(

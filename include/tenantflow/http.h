@@ -45,9 +45,10 @@ typedef struct tf_route {
     const char *summary;    /* one line for the API reference */
     unsigned flags;
     /* Optional: adds the handler's reads to the BEGIN round trip (see
-     * tf_tx_ctx.prefetch) for a tenant user's request; it may set ctx->commit
-     * when those reads are all the handler does. Runs before authorisation:
-     * what it reads is dropped unless the caller may see it. */
+     * tf_tx_ctx.prefetch) for a tenant user's request without an
+     * Idempotency-Key; it may set ctx->commit when those reads are all the
+     * handler does. Runs before authorisation: what it reads is dropped
+     * unless the caller may see it. */
     void (*prefetch)(tf_req *req, tf_tx_ctx *ctx);
 } tf_route;
 
@@ -100,6 +101,9 @@ const char *tf_req_header(tf_req *req, const char *name);
 /* The strictly parsed JSON body (borrowed; owned by the request), or NULL
  * with the request's problem set. */
 json_t *tf_req_json(tf_req *req);
+/* The same body when it parses, or NULL leaving the request's problem alone
+ * (for a route's prefetch hook, which runs before anything may fail). */
+json_t *tf_req_json_peek(tf_req *req);
 /* The body, parsed strictly and checked against fields (see tf_json_check);
  * NULL with the request's problem set (400 or 422) otherwise. */
 #define TF_REQ_BODY(req, fields) tf_req_body((req), (fields), sizeof(fields) / sizeof *(fields))

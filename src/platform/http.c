@@ -180,6 +180,20 @@ json_t *tf_req_json(tf_req *req)
     return req->json;
 }
 
+json_t *tf_req_json_peek(tf_req *req)
+{
+    if (req->json)
+        return req->json;
+    tf_problem ignored = {0};
+    json_t *json = tf_json_parse(req->body ? req->body : "", req->body_len, &ignored);
+    tf_problem_clear(&ignored);
+    if (json) {
+        req->json = json;
+        tf_arena_defer(req->arena, free_json, json);
+    }
+    return json;
+}
+
 json_t *tf_req_body(tf_req *req, const tf_json_field *fields, size_t nfields)
 {
     json_t *body = tf_req_json(req);
@@ -787,7 +801,9 @@ static void run_in_transaction(tf_req *req)
         };
         if (cred.kind == TF_CRED_ACCESS_TOKEN && user_prefetcher) {
             user_prefetcher(&cred, &ctx);
-            if (ctx.nprefetch && req->match.route->prefetch)
+            /* Not for keyed requests: their claim comes first, so a retry
+             * racing the original gets 409 at once, not a wait on its locks. */
+            if (ctx.nprefetch && req->match.route->prefetch && !req->idem_key)
                 req->match.route->prefetch(req, &ctx);
         }
         req->tx = tf_tx_begin(req->srv->deps.pool, req->arena, &ctx, &req->pb);

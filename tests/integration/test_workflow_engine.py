@@ -606,3 +606,33 @@ def get_item_is_one_database_round_trip():
        "an unknown item's round trips")
     check(fewest_trips(path + "/history", 200) >= 2,
           "the history read has no such shortcut (the count is real)")
+
+
+@test
+def create_and_transition_are_three_round_trips():
+    """Their first read travels with BEGIN (the workflow definition, the
+    locked item); the write goes alone; audit, event, report fact and COMMIT
+    go together."""
+    srv = harness.server()
+    t = po_tenant(srv)
+    trips = {"create": [], "transition": []}
+    rids = {}
+    for _ in range(5):
+        rid = harness.unique("create")
+        r = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "T",
+                                        "attributes": {"amount": 1, "vendor": "v"}},
+                  headers={"X-Request-Id": rid})
+        eq(r.status, 201, f"create {r}")
+        rids[rid] = "create"
+        rid = harness.unique("submit")
+        r = t.req("POST", f"/v1/items/{r.json['id']}/transitions", {"transition": "submit"},
+                  headers={"X-Request-Id": rid})
+        eq(r.status, 200, f"transition {r}")
+        rids[rid] = "transition"
+    time.sleep(0.2)
+    for line in srv.read_log().splitlines():
+        for rid, kind in rids.items():
+            if rid in line:
+                trips[kind].append(json.loads(line).get("db_round_trips"))
+    eq(min(trips["create"]), 3, f"a create's round trips {trips['create']}")
+    eq(min(trips["transition"]), 3, f"a transition's round trips {trips['transition']}")

@@ -84,9 +84,12 @@ void wf_get_version(tf_req *req);
 void wf_list_workflows(tf_req *req);
 
 void wf_create_item(tf_req *req);
+void wf_prefetch_create(tf_req *req, tf_tx_ctx *ctx);
 void wf_get_item(tf_req *req);
 void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx);
 void wf_transition_item(tf_req *req);
+void wf_prefetch_transition(tf_req *req, tf_tx_ctx *ctx);
+tf_stmt *wf_lock_item_stmt(void);
 void wf_item_history(tf_req *req);
 void wf_list_items(tf_req *req);
 void wf_patch_item(tf_req *req);

@@ -87,6 +87,14 @@ bool wf_check_item_fields(const json_t *body, tf_problem *p)
     return !tf_failed(p);
 }
 
+/* Create: the workflow's current definition travels with BEGIN. */
+void wf_prefetch_create(tf_req *req, tf_tx_ctx *ctx)
+{
+    const char *workflow = tf_json_str(tf_req_json_peek(req), "workflow");
+    if (workflow)
+        (void)tf_tx_ctx_prefetch(ctx, &current_def, workflow, NULL);
+}
+
 void wf_create_item(tf_req *req)
 {
     static const tf_json_field fields[] = {
@@ -187,12 +195,23 @@ static bool etag_listed(const char *header, const char *etag)
     return wf_etag_in_list(header, etag) || wf_etag_in_list(header, weak);
 }
 
-/* The item travels with BEGIN, the principal and COMMIT: one round trip. */
+/* GET: the item travels with BEGIN, the principal and COMMIT, one round
+ * trip in all. */
 void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx)
 {
     const char *id = tf_req_param(req, "id");
     if (tf_uuid_parse_ok(id, strlen(id)) && tf_tx_ctx_prefetch(ctx, &get_item, id, NULL))
         ctx->commit = true;
+}
+
+/* A transition: the item, locked, travels with BEGIN. The lock is taken
+ * before the permission check, so a caller who may not transition holds it
+ * for that one round trip before the transaction rolls back. */
+void wf_prefetch_transition(tf_req *req, tf_tx_ctx *ctx)
+{
+    const char *id = tf_req_param(req, "id");
+    if (tf_uuid_parse_ok(id, strlen(id)))
+        (void)tf_tx_ctx_prefetch(ctx, wf_lock_item_stmt(), id, NULL);
 }
 
 void wf_get_item(tf_req *req)

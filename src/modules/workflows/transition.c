@@ -201,6 +201,12 @@ static PGresult *apply(tf_tx *tx, const wf_fire *f, const json_t *def, const cha
     return ok ? u : NULL;
 }
 
+/* The statement that reads and locks an item, for callers that prefetch it. */
+tf_stmt *wf_lock_item_stmt(void)
+{
+    return &lock_item;
+}
+
 wf_fire_result wf_fire_transition(tf_tx *tx, const wf_fire *f, PGresult **out, tf_problem *p)
 {
     *out = NULL;
