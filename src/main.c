@@ -233,7 +233,7 @@ static int serve(const tf_config *cfg)
     events_purge_job_add(jobs, cfg->event_retention_days, cfg->event_purge_interval_s);
     tf_idem_purge idem_purge = {.retention_s = cfg->idem_retention_s};
     tf_job idem_job = {"idempotency-purge", cfg->idem_purge_interval_s * 1000u,
-                       tf_idem_purge_run, &idem_purge};
+                       tf_idem_purge_run, &idem_purge, 0};
     tf_jobs_add(jobs, &idem_job);
     if (!tf_jobs_start(jobs)) {
         fail(1, "cannot start background jobs");

@@ -17,6 +17,9 @@ typedef struct tf_job {
     /* One round of work. Must return promptly when tf_jobs_stopping(). */
     void (*run)(tf_pool *pool, void *arg);
     void *arg;
+    /* At least this long between two rounds however often the job is woken:
+     * a burst of wake-ups becomes one round (0: none). */
+    unsigned min_gap_ms;
 } tf_job;
 
 typedef struct tf_jobs tf_jobs;

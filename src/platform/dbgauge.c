@@ -64,7 +64,7 @@ static void refresh_all(tf_pool *pool, void *arg)
         refresh(sources[i]);
 }
 
-const tf_job tf_dbgauge_job = {"metrics-refresh", 2000, refresh_all, NULL};
+const tf_job tf_dbgauge_job = {"metrics-refresh", 2000, refresh_all, NULL, 0};
 
 static bool read_column(void *arg, double *value)
 {

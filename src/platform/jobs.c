@@ -48,20 +48,33 @@ void tf_jobs_add(tf_jobs *jobs, const tf_job *job)
     pthread_cond_init(&r->wake, NULL);
 }
 
+static struct timespec after_ms(unsigned ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 static void *loop(void *arg)
 {
     struct runner *r = arg;
     while (!atomic_load(&r->jobs->stopping)) {
         r->job->run(r->jobs->pool, r->job->arg);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += r->job->interval_ms / 1000;
-        until.tv_nsec += (long)(r->job->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = after_ms(r->job->interval_ms);
         pthread_mutex_lock(&r->lock);
+        if (r->job->min_gap_ms) {
+            /* Wake-ups during the gap are kept (woken) for after it. */
+            struct timespec gap = after_ms(r->job->min_gap_ms);
+            while (!atomic_load(&r->jobs->stopping))
+                if (pthread_cond_timedwait(&r->wake, &r->lock, &gap) == ETIMEDOUT)
+                    break;
+        }
         while (!r->woken && !atomic_load(&r->jobs->stopping))
             if (pthread_cond_timedwait(&r->wake, &r->lock, &until) == ETIMEDOUT)
                 break;

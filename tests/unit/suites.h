@@ -16,11 +16,13 @@
     X(audit_events)       \
     X(ops)                \
     X(idem)               \
-    X(access)             \
-    X(db)
+    X(access)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)
+/* Transactions against a real PostgreSQL; main.c runs it when
+ * TENANTFLOW_DATABASE_URL is set. */
+Suite *db_suite(void);
 
 /* Directory of ../shared/testdata, from TF_TESTDATA or the default. */
 const char *tf_test_testdata(void);

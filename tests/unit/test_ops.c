@@ -1,13 +1,17 @@
 /*
  * Unit tests of the operations parts: the token bucket's arithmetic (time
  * is passed in, so no test sleeps), its memory bound under a flood of
- * made-up credentials, and the metrics exposition format.
+ * made-up credentials, the metrics exposition format, and background jobs'
+ * minimum gap between rounds.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "suites.h"
+#include "tenantflow/jobs.h"
 #include "tenantflow/metrics.h"
 #include "tenantflow/ratelimit.h"
 
@@ -119,6 +123,35 @@ START_TEST(metrics_render_families_once_and_omit_unknown_values)
 }
 END_TEST
 
+static atomic_int rounds;
+
+static void count_round(tf_pool *pool, void *arg)
+{
+    (void)pool;
+    (void)arg;
+    atomic_fetch_add(&rounds, 1);
+}
+
+START_TEST(wake_ups_within_a_jobs_gap_become_one_round)
+{
+    atomic_store(&rounds, 0);
+    tf_job job = {"gap", 60 * 1000, count_round, NULL, 300};
+    tf_jobs *jobs = tf_jobs_new(NULL);
+    tf_jobs_add(jobs, &job);
+    ck_assert(tf_jobs_start(jobs));
+    /* 50 wake-ups within 100 ms, all inside the 300 ms gap after the first
+     * round (which runs at start): they make one more round, not fifty. */
+    for (int i = 0; i < 50; i++) {
+        tf_jobs_wake(jobs, "gap");
+        usleep(2000);
+    }
+    usleep(500 * 1000);
+    int n = atomic_load(&rounds);
+    tf_jobs_free(jobs);
+    ck_assert_msg(n >= 1 && n <= 2, "%d rounds", n);
+}
+END_TEST
+
 Suite *ops_suite(void)
 {
     Suite *s = suite_create("ops");
@@ -127,6 +160,7 @@ Suite *ops_suite(void)
     tcase_add_test(tc, slow_rate_retry_after_covers_one_token);
     tcase_add_test(tc, flood_of_credentials_is_forgotten_once_refilled);
     tcase_add_test(tc, metrics_render_families_once_and_omit_unknown_values);
+    tcase_add_test(tc, wake_ups_within_a_jobs_gap_become_one_round);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -161,7 +161,7 @@ static void seal_round(tf_pool *pool, void *arg)
             break;
 }
 
-static const tf_job sealer = {"audit.sealer", SEAL_INTERVAL_MS, seal_round, NULL};
+static const tf_job sealer = {"audit.sealer", SEAL_INTERVAL_MS, seal_round, NULL, 0};
 
 void audit_jobs_add(tf_jobs *jobs)
 {

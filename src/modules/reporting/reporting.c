@@ -481,5 +481,5 @@ static void run_rollup(tf_pool *pool, void *arg)
 }
 
 const tf_job reporting_partition_job = {"reporting-partitions", 3600 * 1000, run_partitions,
-                                        NULL};
-const tf_job reporting_rollup_job = {"reporting-rollup", 60 * 1000, run_rollup, NULL};
+                                        NULL, 0};
+const tf_job reporting_rollup_job = {"reporting-rollup", 60 * 1000, run_rollup, NULL, 0};

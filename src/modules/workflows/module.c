@@ -40,7 +40,7 @@ bool workflows_register(tf_router *r, char *err, size_t errsz)
 
 tf_job workflows_timer_job(unsigned interval_ms)
 {
-    tf_job job = {"workflow-timers", interval_ms, wf_timers_run, NULL};
+    tf_job job = {"workflow-timers", interval_ms, wf_timers_run, NULL, 0};
     return job;
 }
 
