@@ -51,7 +51,12 @@ SELECT gen_random_uuid() AS id,
        (random() * 86400)::int AS d1, (random() * 200000)::int AS d2,
        (random() * 40000)::int AS d3, (random() * 30000)::int AS d4, random() < 0.3 AS esc
   FROM generate_series(1, $items) i;
-INSERT INTO reporting.facts
+-- The duration bins as reporting.add_fact writes them (migration 0066).
+INSERT INTO reporting.facts (tenant_id, workflow_key, item_id, at, from_state, to_state,
+                             to_terminal, entered_at, due_at, created_at, stay_bin, lead_bin)
+SELECT f.*, reporting.dur_bin(date_part('epoch', f.at - f.entered_at)),
+       CASE WHEN f.to_terminal THEN reporting.dur_bin(date_part('epoch', f.at - f.created_at)) END
+  FROM (
 SELECT '$tenant'::uuid, 'po'::text, id, c, NULL::text, 'draft', false, NULL::timestamptz, NULL::timestamptz, c FROM gen
 UNION ALL SELECT '$tenant', 'po', id, c + d1 * interval '1s', 'draft', 'submitted', false, c, NULL::timestamptz, c FROM gen
 UNION ALL SELECT '$tenant', 'po', id, c + (d1 + d2) * interval '1s', 'submitted',
@@ -62,7 +67,9 @@ UNION ALL SELECT '$tenant', 'po', id, c + (d1 + d2 + d3) * interval '1s',
        c + (d1 + d2) * interval '1s', c + (d1 + d2) * interval '1s' + interval '6h', c FROM gen
 UNION ALL SELECT '$tenant', 'po', id, c + (d1 + d2 + d3 + d4) * interval '1s', 'escalated',
        'approved', true, c + (d1 + d2 + d3) * interval '1s',
-       c + (d1 + d2 + d3) * interval '1s' + interval '6h', c FROM gen;
+       c + (d1 + d2 + d3) * interval '1s' + interval '6h', c FROM gen
+  ) f(tenant_id, workflow_key, item_id, at, from_state, to_state, to_terminal, entered_at,
+      due_at, created_at);
 DELETE FROM reporting.facts WHERE tenant_id = '$tenant' AND at >= date_trunc('hour', now());
 INSERT INTO reporting.items
 SELECT '$tenant', id, 'po', 1, 'approved', true, c, c + (d1 + d2 + d3 + d4) * interval '1s', NULL

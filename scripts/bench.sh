@@ -122,12 +122,17 @@ run_pgbench() { # NAME
 declare -A pg
 for s in $SCENARIOS; do pg[$s]=$(run_pgbench "$s"); done
 # pgbench's writes leave the background jobs (feed sequencer, audit sealer)
-# some catching up to do: let them finish so they do not skew the first run.
+# some catching up to do: let them finish, and write the dirty pages out, so
+# they do not skew the first run.
 psql -X -q "$admin_url" -c "VACUUM ANALYZE" >/dev/null
 for _ in $(seq 120); do
-    curl -fs "http://127.0.0.1:$http_port/metrics" | grep -q '^tf_outbox_unsequenced_events 0$' && break
+    curl -fs "http://127.0.0.1:$http_port/metrics" | grep -q '^tf_outbox_unsequenced_events 0$' &&
+        [ "$(psql -X -At "$admin_url" -c "SELECT count(*) FROM audit.records r, audit.sealer_state s
+                                          WHERE (r.xid, r.id) > (s.last_xid, s.last_id)")" = 0 ] &&
+        break
     sleep 0.5
 done
+psql -X -q "$admin_url" -c "CHECKPOINT" >/dev/null
 # Warm up (connections, prepared statements, caches) before measuring.
 wrk -t2 -c32 -d2s -s "$tmp/get.lua" "http://127.0.0.1:$http_port" >/dev/null 2>&1 || true
 
