@@ -46,13 +46,13 @@ void tf_pool_set_max_waiters(tf_pool *pool, int max_waiters);
 /* Connections in use and requests waiting, for /metrics. */
 void tf_pool_stats(tf_pool *pool, int *in_use, int *waiting, int *size);
 
+enum { TF_MAX_PREFETCH = 3, TF_PREFETCH_PARAMS = 12 };
+
 /* A statement to run together with BEGIN (see tf_tx_ctx.prefetch). */
 typedef struct tf_prefetch {
     tf_stmt *stmt;
-    const char *params[2];
+    const char *params[TF_PREFETCH_PARAMS];
 } tf_prefetch;
-
-enum { TF_MAX_PREFETCH = 3 };
 
 typedef struct tf_tx_ctx {
     const char *tenant_id;  /* NULL: no tenant (RLS shows nothing) */
@@ -70,8 +70,10 @@ typedef struct tf_tx_ctx {
     bool commit;
 } tf_tx_ctx;
 
-/* Appends a read to ctx's prefetch list; false when the list is full. */
-bool tf_tx_ctx_prefetch(tf_tx_ctx *ctx, tf_stmt *stmt, const char *param0, const char *param1);
+/* Appends a read to ctx's prefetch list (params: stmt->nparams of them, or
+ * NULL for none; the strings must live as long as the transaction); false
+ * when the list is full or the statement has too many parameters. */
+bool tf_tx_ctx_prefetch(tf_tx_ctx *ctx, tf_stmt *stmt, const char *const *params);
 
 /* Borrows a connection, BEGINs and sets the context. NULL with p set (503
  * when no connection could be had) on failure. A pooled connection found

@@ -301,11 +301,15 @@ static bool set_context(tf_tx *tx, const tf_tx_ctx *ctx, tf_problem *p)
     return true;
 }
 
-bool tf_tx_ctx_prefetch(tf_tx_ctx *ctx, tf_stmt *stmt, const char *param0, const char *param1)
+bool tf_tx_ctx_prefetch(tf_tx_ctx *ctx, tf_stmt *stmt, const char *const *params)
 {
-    if (ctx->nprefetch >= TF_MAX_PREFETCH || stmt->nparams > 2)
+    if (ctx->nprefetch >= TF_MAX_PREFETCH || stmt->nparams > TF_PREFETCH_PARAMS)
         return false;
-    ctx->prefetch[ctx->nprefetch++] = (tf_prefetch){stmt, {param0, param1}};
+    tf_prefetch *pf = &ctx->prefetch[ctx->nprefetch++];
+    memset(pf, 0, sizeof *pf);
+    pf->stmt = stmt;
+    for (int i = 0; i < stmt->nparams; i++)
+        pf->params[i] = params[i];
     return true;
 }
 
@@ -392,11 +396,11 @@ static bool prepare(tf_tx *tx, tf_stmt *stmt, char name[16], tf_problem *p)
 
 static bool same_params(const tf_stmt *stmt, const char *const *a, const char *const *b)
 {
-    for (int i = 0; i < stmt->nparams && i < 2; i++) {
+    for (int i = 0; i < stmt->nparams && i < TF_PREFETCH_PARAMS; i++) {
         if (!a[i] != !b[i] || (a[i] && strcmp(a[i], b[i]) != 0))
             return false;
     }
-    return stmt->nparams <= 2;
+    return stmt->nparams <= TF_PREFETCH_PARAMS;
 }
 
 /* A result read with BEGIN for exactly this statement and these parameters. */

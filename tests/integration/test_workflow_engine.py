@@ -577,8 +577,9 @@ def racing_imports_of_one_external_ref_all_get_existing_id():
 
 @test
 def get_item_is_one_database_round_trip():
-    """GET /v1/items/{id} sends BEGIN, the context, the principal, the item and
-    COMMIT in one pipeline; every access-log line counts its round trips."""
+    """GET /v1/items/{id} (and a list page) sends BEGIN, the context, the
+    principal, the read and COMMIT in one pipeline; every access-log line
+    counts its round trips."""
     srv = harness.server()
     t = po_tenant(srv)
     item = new_item(t)
@@ -604,6 +605,8 @@ def get_item_is_one_database_round_trip():
        "a 304's round trips")
     eq(fewest_trips("/v1/items/00000000-0000-7000-8000-000000000000", 404), 1,
        "an unknown item's round trips")
+    eq(fewest_trips("/v1/items?workflow=purchase-order&limit=5", 200), 1,
+       "a list page's round trips")
     check(fewest_trips(path + "/history", 200) >= 2,
           "the history read has no such shortcut (the count is real)")
 

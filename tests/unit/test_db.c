@@ -44,7 +44,7 @@ START_TEST(a_read_only_transaction_takes_one_round_trip)
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
     tf_tx_ctx ctx = context();
-    ck_assert(tf_tx_ctx_prefetch(&ctx, &echo, "hello", NULL));
+    ck_assert(tf_tx_ctx_prefetch(&ctx, &echo, (const char *[]){"hello"}));
     ctx.commit = true;
     tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
     ck_assert_ptr_nonnull(tx);
@@ -83,7 +83,7 @@ START_TEST(a_committed_read_only_transaction_refuses_writes)
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
     tf_tx_ctx ctx = context();
-    ck_assert(tf_tx_ctx_prefetch(&ctx, &echo, "x", NULL));
+    ck_assert(tf_tx_ctx_prefetch(&ctx, &echo, (const char *[]){"x"}));
     ctx.commit = true;
     tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
     ck_assert_ptr_nonnull(tx);
@@ -112,7 +112,7 @@ START_TEST(prefetched_reads_answer_only_the_same_statement_and_parameters)
     tf_arena *a = tf_arena_new();
     tf_problem p = {0};
     tf_tx_ctx ctx = context();
-    ck_assert(tf_tx_ctx_prefetch(&ctx, &echo, "a", NULL));
+    ck_assert(tf_tx_ctx_prefetch(&ctx, &echo, (const char *[]){"a"}));
     tf_tx *tx = tf_tx_begin(pool, a, &ctx, &p);
     ck_assert_ptr_nonnull(tx);
     ck_assert_int_eq(tf_tx_round_trips(tx), 1);
@@ -139,8 +139,8 @@ START_TEST(the_prefetch_list_has_a_fixed_size)
 {
     tf_tx_ctx ctx = context();
     for (int i = 0; i < TF_MAX_PREFETCH; i++)
-        ck_assert(tf_tx_ctx_prefetch(&ctx, &other, NULL, NULL));
-    ck_assert(!tf_tx_ctx_prefetch(&ctx, &other, NULL, NULL));
+        ck_assert(tf_tx_ctx_prefetch(&ctx, &other, NULL));
+    ck_assert(!tf_tx_ctx_prefetch(&ctx, &other, NULL));
     ck_assert_uint_eq(ctx.nprefetch, TF_MAX_PREFETCH);
 }
 END_TEST

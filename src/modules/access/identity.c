@@ -260,8 +260,9 @@ void access_prefetch(const tf_credential *cred, tf_tx_ctx *ctx)
         !tf_uuid_parse_ok(cred->tid, strlen(cred->tid)))
         return;
     ctx->nprefetch = 0;
-    (void)tf_tx_ctx_prefetch(ctx, tenancy_current_stmt(), NULL, NULL);
-    (void)tf_tx_ctx_prefetch(ctx, &principal_user, cred->sub, NULL);
+    const char *user[] = {cred->sub};
+    (void)tf_tx_ctx_prefetch(ctx, tenancy_current_stmt(), NULL);
+    (void)tf_tx_ctx_prefetch(ctx, &principal_user, user);
 }
 
 bool access_resolve(tf_tx *tx, tf_arena *arena, const tf_credential *cred, tf_principal *out,

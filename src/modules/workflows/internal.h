@@ -86,6 +86,7 @@ void wf_list_workflows(tf_req *req);
 void wf_create_item(tf_req *req);
 void wf_prefetch_create(tf_req *req, tf_tx_ctx *ctx);
 void wf_get_item(tf_req *req);
+void wf_prefetch_list(tf_req *req, tf_tx_ctx *ctx);
 void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx);
 void wf_transition_item(tf_req *req);
 void wf_prefetch_transition(tf_req *req, tf_tx_ctx *ctx);

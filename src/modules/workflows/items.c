@@ -90,9 +90,9 @@ bool wf_check_item_fields(const json_t *body, tf_problem *p)
 /* Create: the workflow's current definition travels with BEGIN. */
 void wf_prefetch_create(tf_req *req, tf_tx_ctx *ctx)
 {
-    const char *workflow = tf_json_str(tf_req_json_peek(req), "workflow");
-    if (workflow)
-        (void)tf_tx_ctx_prefetch(ctx, &current_def, workflow, NULL);
+    const char *workflow[] = {tf_json_str(tf_req_json_peek(req), "workflow")};
+    if (workflow[0])
+        (void)tf_tx_ctx_prefetch(ctx, &current_def, workflow);
 }
 
 void wf_create_item(tf_req *req)
@@ -199,8 +199,8 @@ static bool etag_listed(const char *header, const char *etag)
  * trip in all. */
 void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx)
 {
-    const char *id = tf_req_param(req, "id");
-    if (tf_uuid_parse_ok(id, strlen(id)) && tf_tx_ctx_prefetch(ctx, &get_item, id, NULL))
+    const char *id[] = {tf_req_param(req, "id")};
+    if (tf_uuid_parse_ok(id[0], strlen(id[0])) && tf_tx_ctx_prefetch(ctx, &get_item, id))
         ctx->commit = true;
 }
 
@@ -209,9 +209,9 @@ void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx)
  * for that one round trip before the transaction rolls back. */
 void wf_prefetch_transition(tf_req *req, tf_tx_ctx *ctx)
 {
-    const char *id = tf_req_param(req, "id");
-    if (tf_uuid_parse_ok(id, strlen(id)))
-        (void)tf_tx_ctx_prefetch(ctx, wf_lock_item_stmt(), id, NULL);
+    const char *id[] = {tf_req_param(req, "id")};
+    if (tf_uuid_parse_ok(id[0], strlen(id[0])))
+        (void)tf_tx_ctx_prefetch(ctx, wf_lock_item_stmt(), id);
 }
 
 void wf_get_item(tf_req *req)

@@ -295,24 +295,48 @@ static bool read_cursor(tf_req *req, query *q, const char *scope, tf_problem *p)
     return ok;
 }
 
+/* The page's statement and parameters for the tenant, from the query
+ * string; false with p set on a bad filter, limit or cursor. */
+static bool page_query(tf_req *req, const char *tenant, query *q, int *limit,
+                       const char **scope, tf_problem *p)
+{
+    tf_arena *a = tf_req_arena(req);
+    q->canon = json_object();
+    bool ok = tf_parse_limit(tf_req_query(req, "limit"), limit, p);
+    ok = read_filters(req, q, p) && ok;
+    char *filters = json_dumps(q->canon, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(q->canon);
+    *scope = tf_arena_printf(a, "%s|items|%s", tenant, filters);
+    free(filters);
+    if (!ok || !read_cursor(req, q, *scope, p))
+        return false;
+    q->params[q->n++] = tf_arena_printf(a, "%d", *limit + 1);
+    pthread_once(&built, build_all);
+    return true;
+}
+
+/* The page travels with BEGIN, the principal and COMMIT (one round trip)
+ * when the query string is valid; otherwise the handler reports why. */
+void wf_prefetch_list(tf_req *req, tf_tx_ctx *ctx)
+{
+    query q = {0};
+    int limit;
+    const char *scope;
+    tf_problem ignored = {0};
+    if (page_query(req, ctx->tenant_id, &q, &limit, &scope, &ignored) &&
+        tf_tx_ctx_prefetch(ctx, &stmts[q.mask], q.params))
+        ctx->commit = true;
+    tf_problem_clear(&ignored);
+}
+
 void wf_list_items(tf_req *req)
 {
     tf_problem *p = tf_req_problem(req);
+    query q = {0};
     int limit = 0;
-    query q = {.canon = json_object()};
-    bool ok = tf_parse_limit(tf_req_query(req, "limit"), &limit, p);
-    ok = read_filters(req, &q, p) && ok;
-    char *filters = json_dumps(q.canon, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(q.canon);
-    const char *scope = tf_arena_printf(tf_req_arena(req), "%s|items|%s",
-                                        tf_tx_tenant(tf_req_tx(req)), filters);
-    free(filters);
-    if (!ok || !read_cursor(req, &q, scope, p))
+    const char *scope;
+    if (!page_query(req, tf_tx_tenant(tf_req_tx(req)), &q, &limit, &scope, p))
         return;
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    q.params[q.n++] = lim;
-    pthread_once(&built, build_all);
     PGresult *r = tf_tx_exec(tf_req_tx(req), &stmts[q.mask], q.params, p);
     if (!r)
         return;

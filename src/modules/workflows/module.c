@@ -20,7 +20,7 @@ static const tf_route routes[] = {
      "Get one version of a workflow", 0, NULL},
     {"GET", "/v1/items", "items:read", wf_list_items,
      "workflow,state,q,attributes,created_after,created_before,open,limit,cursor",
-     "List items, newest first, with filters", 0, NULL},
+     "List items, newest first, with filters", 0, wf_prefetch_list},
     {"POST", "/v1/items", "items:write", wf_create_item, NULL, "Create an item", 0,
      wf_prefetch_create},
     {"GET", "/v1/items/{id}", "items:read", wf_get_item, NULL, "Get an item", 0,
