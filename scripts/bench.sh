@@ -16,7 +16,7 @@ source scripts/lib.sh
 DURATION=${BENCH_DURATION:-10}
 # BENCH_SCENARIOS="get list" runs a subset (for working on one of them).
 SCENARIOS=${BENCH_SCENARIOS:-get list create transition}
-BIN=$PWD/build/tenantflow
+BIN=${BENCH_BIN:-$PWD/build/tenantflow}  # BENCH_BIN: another build, for A/B runs
 tmp=$(mktemp -d /tmp/tenantflow-bench.XXXXXX)
 chmod 755 "$tmp"
 port=$((40000 + RANDOM % 10000))
@@ -108,52 +108,71 @@ run_wrk() { # NAME CONNECTIONS
         >"$tmp/wrk-$1-$2.txt" 2>&1 || true
     python3 scripts/bench_parse.py wrk "$tmp/wrk-$1-$2.txt"
 }
-run_pgbench() { # NAME
+# pgbench: transactions/s and latency percentiles (ms, from its per-transaction
+# log) for one scenario's SQL with CLIENTS connections of its own.
+run_pgbench() { # NAME CLIENTS
     local bin
     bin=$(pg_bindir)
     local files=()
     for f in "$tmp/$1"-*.sql; do files+=(-f "$f"); done
+    local log=$tmp/pglog-$1-$2
     # As the application role, so Row-Level Security costs pgbench what it costs us.
-    "$bin/pgbench" -n -M prepared -c "$TENANTFLOW_DB_POOL_SIZE" -j 2 -T "$DURATION" \
-        "${files[@]}" "$TENANTFLOW_DATABASE_URL" >"$tmp/pgbench-$1.txt" 2>&1 || true
-    python3 scripts/bench_parse.py pgbench "$tmp/pgbench-$1.txt"
+    "$bin/pgbench" -n -M prepared -c "$2" -j 2 -T "$DURATION" -l --log-prefix="$log" \
+        "${files[@]}" "$TENANTFLOW_DATABASE_URL" >"$tmp/pgbench-$1-$2.txt" 2>&1 || true
+    python3 scripts/bench_parse.py pgbench "$tmp/pgbench-$1-$2.txt" "$log".*
 }
 
+# Lets the background jobs (feed sequencer, audit sealer) finish what the
+# last writes left them and writes the dirty pages out, so that the next
+# measurement does not pay for the previous one.
+settle() {
+    psql -X -q "$admin_url" -c "VACUUM ANALYZE" >/dev/null
+    for _ in $(seq 120); do
+        curl -fs "http://127.0.0.1:$http_port/metrics" | grep -q '^tf_outbox_unsequenced_events 0$' &&
+            [ "$(psql -X -At "$admin_url" -c "SELECT count(*) FROM audit.records r, audit.sealer_state s
+                                              WHERE (r.xid, r.id) > (s.last_xid, s.last_id)")" = 0 ] &&
+            break
+        sleep 0.5
+    done
+    psql -X -q "$admin_url" -c "CHECKPOINT" >/dev/null
+}
+
+# The ratio is against pgbench with as many connections as the server's pool
+# (its best rate here).
 declare -A pg
-for s in $SCENARIOS; do pg[$s]=$(run_pgbench "$s"); done
-# pgbench's writes leave the background jobs (feed sequencer, audit sealer)
-# some catching up to do: let them finish, and write the dirty pages out, so
-# they do not skew the first run.
-psql -X -q "$admin_url" -c "VACUUM ANALYZE" >/dev/null
-for _ in $(seq 120); do
-    curl -fs "http://127.0.0.1:$http_port/metrics" | grep -q '^tf_outbox_unsequenced_events 0$' &&
-        [ "$(psql -X -At "$admin_url" -c "SELECT count(*) FROM audit.records r, audit.sealer_state s
-                                          WHERE (r.xid, r.id) > (s.last_xid, s.last_id)")" = 0 ] &&
-        break
-    sleep 0.5
-done
-psql -X -q "$admin_url" -c "CHECKPOINT" >/dev/null
+for s in $SCENARIOS; do pg[$s]=$(run_pgbench "$s" "$TENANTFLOW_DB_POOL_SIZE"); done
+settle
 # Warm up (connections, prepared statements, caches) before measuring.
 wrk -t2 -c32 -d2s -s "$tmp/get.lua" "http://127.0.0.1:$http_port" >/dev/null 2>&1 || true
 
-rows=()
+declare -A srv ticks
 rss_load=0
 for s in $SCENARIOS; do
     for c in 32 64; do
         before=$(cpu_ticks)
-        line=$(run_wrk "$s" "$c")
+        srv[$s$c]=$(run_wrk "$s" "$c")
         after=$(cpu_ticks)
+        ticks[$s$c]=$((after - before))
         r=$(rss_kb); [ "$r" -gt "$rss_load" ] && rss_load=$r
-        rows+=("$s|$c|$line|${pg[$s]}|$((after - before))")
     done
 done
 # Transition throughput with auditing and events on: one tenant vs ten.
 one= ten=
 if [[ " $SCENARIOS " == *" transition "* ]]; then
     one=$(run_wrk transition1 64)
-    ten=$(grep '^transition|64|' <<<"$(printf '%s\n' "${rows[@]}")" | cut -d'|' -f3)
+    ten=${srv[transition64]%%|*}
 fi
 idle=$(python3 scripts/bench_idle.py 127.0.0.1 "$http_port" 1000 "$server_pid")
+
+# The yardstick for latency: the same SQL from pgbench with as many clients
+# of its own as wrk has connections, nothing in between.
+settle
+rows=()
+for s in $SCENARIOS; do
+    for c in 32 64; do
+        rows+=("$s|$c|${srv[$s$c]}|${pg[$s]}|$(run_pgbench "$s" "$c")|${ticks[$s$c]}")
+    done
+done
 
 python3 scripts/bench_parse.py table "$hz" "$DURATION" "$rss_idle" "$rss_load" "$idle" "${rows[@]}"
 [ -z "$one" ] || python3 - "$one" "$ten" <<'PY'
