@@ -67,11 +67,25 @@ struct tf_tx {
     int round_trips;
     char tenant[40];
     char sqlstate[6];
+    bool lost; /* the last failure was the connection's (see connection_lost) */
 };
+
+/* Notices and warnings from the server (a backend told to shut down says
+ * so before it goes) become log lines like any other, not raw stderr text. */
+static void log_notice(void *arg, const char *message)
+{
+    (void)arg;
+    size_t n = strlen(message);
+    while (n && (message[n - 1] == '\n' || message[n - 1] == ' '))
+        n--;
+    tf_log(TF_LOG_WARN, "database notice: %.*s", (int)n, message);
+}
 
 PGconn *tf_db_connect(const char *conninfo, char *err, size_t errsz)
 {
     PGconn *c = PQconnectdb(conninfo);
+    if (c)
+        PQsetNoticeProcessor(c, log_notice, NULL);
     if (!c || PQstatus(c) != CONNECTION_OK) {
         snprintf(err, errsz, "cannot connect to PostgreSQL: %s",
                  c ? PQerrorMessage(c) : "out of memory");
@@ -198,6 +212,13 @@ static void release(tf_pool *pool, struct slot *s)
     pthread_mutex_unlock(&pool->lock);
 }
 
+static void drop_connection(struct slot *s)
+{
+    PQfinish(s->conn);
+    s->conn = NULL;
+    memset(s->prepared, 0, sizeof s->prepared);
+}
+
 /* Makes sure the slot holds a live connection; reconnects after a loss. */
 static bool ensure_connected(tf_pool *pool, struct slot *s, char *err, size_t errsz)
 {
@@ -250,12 +271,14 @@ tf_tx *tf_tx_begin(tf_pool *pool, tf_arena *arena, const tf_tx_ctx *ctx, tf_prob
     tx->arena = arena;
     tf_arena_defer(arena, abandon, tx);
     bool ok = set_context(tx, ctx, p);
-    if (!ok && PQstatus(s->conn) != CONNECTION_OK) {
+    if (!ok && tx->lost) {
         /* A pooled connection found dead (the database restarted, the
          * backend was terminated): nothing ran on it, so a fresh one may
          * simply begin. */
         tf_problem_clear(p);
         tx->sqlstate[0] = '\0';
+        tx->lost = false;
+        drop_connection(s);
         if (ensure_connected(pool, s, err, sizeof err)) {
             ok = set_context(tx, ctx, p);
         } else {
@@ -357,12 +380,24 @@ static int stmt_id(tf_stmt *stmt)
     return expected; /* another thread won; its id stands, ours is unused */
 }
 
+/* The connection, not the statement, failed: libpq's own errors carry no
+ * SQLSTATE (a closed socket is seen as one before PQstatus turns bad, in
+ * pipeline mode especially), class 08 is a connection exception, and 57P01-03
+ * mean the server is shutting down or not yet accepting work. */
+static bool connection_lost(const tf_tx *tx)
+{
+    const char *st = tx->sqlstate;
+    return PQstatus(tx->slot->conn) != CONNECTION_OK || st[0] == '\0' ||
+           strncmp(st, "08", 2) == 0 || strncmp(st, "57P0", 4) == 0;
+}
+
 static void fail(tf_tx *tx, PGresult *r, const char *sql, tf_problem *p)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     snprintf(tx->sqlstate, sizeof tx->sqlstate, "%s", state ? state : "");
     const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(tx->slot->conn);
-    if (PQstatus(tx->slot->conn) != CONNECTION_OK) {
+    tx->lost = connection_lost(tx);
+    if (tx->lost) {
         tf_problem_set(p, TF_PB_UNAVAILABLE, "The database connection was lost; retry shortly.");
         p->retry_after = 2;
     } else if (tf_tx_retryable(tx)) {
@@ -625,6 +660,8 @@ bool tf_tx_commit(tf_tx *tx, tf_problem *p)
     }
     bool ok = pipeline(tx, false, n, stmts, params, NULL, true, p);
     tx->done = true;
+    if (tx->lost)
+        drop_connection(tx->slot);
     release(tx->pool, tx->slot);
     return ok;
 }
@@ -634,7 +671,9 @@ void tf_tx_rollback(tf_tx *tx)
     if (!tx || tx->done)
         return;
     tx->done = true;
-    if (tx->slot->conn && PQtransactionStatus(tx->slot->conn) != PQTRANS_IDLE)
+    if (tx->lost)
+        drop_connection(tx->slot); /* a ROLLBACK on it would only wait and fail */
+    else if (tx->slot->conn && PQtransactionStatus(tx->slot->conn) != PQTRANS_IDLE)
         tx->round_trips++;
     release(tx->pool, tx->slot); /* release rolls back whatever is open */
 }

@@ -40,7 +40,7 @@ void tf_log_json(tf_log_level level, const char *msg, json_t *fields)
     if (fields)
         json_object_update(line, fields);
     json_decref(fields);
-    char *text = json_dumps(line, JSON_COMPACT);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(line);
     if (!text)
         return;

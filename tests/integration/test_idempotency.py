@@ -613,6 +613,147 @@ def db_connection_loss_gives_503_then_recovers():
         eq(r.json["version"], 2, "applied once")
 
 
+class CuttableProxy:
+    """A Unix-socket relay in front of the test cluster whose connections can
+    all be cut at once: the server sees its sockets close with no message
+    from PostgreSQL, as after a crash or an immediate shutdown (libpq reports
+    that with no SQLSTATE, sometimes before PQstatus turns bad)."""
+
+    def __init__(self):
+        import socket
+        url = os.environ["TENANTFLOW_DATABASE_URL"]
+        host = re.search(r"host=([^&]+)", url).group(1)
+        port = re.search(r"port=(\d+)", url).group(1)
+        self.target = os.path.join(host, f".s.PGSQL.{port}")
+        self.dir = os.path.join(os.environ.get("TF_TMP", "/tmp"), unique("proxy"))
+        os.makedirs(self.dir)
+        self.url = url.replace(f"host={host}", f"host={self.dir}")
+        self.lock = threading.Lock()
+        self.socks = []
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(os.path.join(self.dir, f".s.PGSQL.{port}"))
+        self.listener.listen(64)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import socket
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            with self.lock:
+                self.socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(2)
+            except OSError:
+                pass
+
+    # What a backend sends before it exits on an immediate shutdown.
+    FAREWELL = b"".join(b"%s%s\0" % (k, v) for k, v in (
+        (b"S", b"WARNING"), (b"V", b"WARNING"), (b"C", b"57P01"),
+        (b"M", b"terminating connection due to immediate shutdown command"))) + b"\0"
+    FAREWELL = b"N" + (len(FAREWELL) + 4).to_bytes(4, "big") + FAREWELL
+
+    def cut(self, farewell=False):
+        """Closes every relayed connection; with farewell, first sends each
+        client the notice of an immediate shutdown (only safe while the
+        connections are idle, between messages)."""
+        import socket
+        with self.lock:
+            socks, self.socks = self.socks, []
+        for i, s in enumerate(socks):
+            try:
+                if farewell and i % 2 == 0:
+                    s.sendall(self.FAREWELL)
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        return len(socks) // 2
+
+    def close(self):
+        self.listener.close()
+        self.cut()
+
+
+@test
+def db_connections_cut_without_a_word_give_503_never_500():
+    """Connections cut under load, between requests and in the middle of
+    them: every answer is a success or a 503 with Retry-After, never a 500."""
+    proxy = CuttableProxy()
+    try:
+        with Server(TENANTFLOW_DATABASE_URL=proxy.url) as srv:
+            t = with_workflow(srv)
+            statuses, lock, stop = [], threading.Lock(), threading.Event()
+
+            def writer():
+                while not stop.is_set():
+                    r = t.req("POST", "/v1/items", ITEM)
+                    with lock:
+                        statuses.append((r.status, r.header("Retry-After"), r))
+
+            threads = [threading.Thread(target=writer) for _ in range(6)]
+            for th in threads:
+                th.start()
+            cuts = 0
+            try:
+                for _ in range(15):
+                    time.sleep(0.15)
+                    cuts += proxy.cut()
+            finally:
+                stop.set()
+                for th in threads:
+                    th.join(30)
+            check(cuts >= 15, f"connections were cut ({cuts})")
+            # Idle pooled connections told of an immediate shutdown, then
+            # closed: the next requests find them dead and start afresh.
+            for _ in range(5):
+                for _ in range(4):
+                    eq(t.req("GET", "/v1/workflows/purchase-order").status, 200, "pool warm")
+                proxy.cut(farewell=True)
+                time.sleep(0.05)
+                for _ in range(4):
+                    r = t.req("POST", "/v1/items", ITEM)
+                    statuses.append((r.status, r.header("Retry-After"), r))
+            bad = [r for s, _, r in statuses if s not in (201, 503)]
+            check(not bad, f"only 201 or 503: {bad[:3]} {srv.read_log()[-1500:]}")
+            check(all(ra for s, ra, _ in statuses if s == 503), "every 503 has Retry-After")
+            ok = sum(1 for s, _, _ in statuses if s == 201)
+            unavailable = len(statuses) - ok
+            check(ok > unavailable, f"most requests succeed: {ok} 201, {unavailable} 503")
+            # A 503 may hide a commit whose acknowledgement was lost with the
+            # connection; no 201 is without its item.
+            n = items_of(t)
+            check(ok <= n <= ok + unavailable, f"{n} items for {ok} 201 and {unavailable} 503")
+            eq(t.req("GET", "/v1/workflows/purchase-order").status, 200, "recovered")
+            # The farewell notices are log lines too: the log stays one JSON
+            # object per line.
+            lines = srv.read_log().splitlines()
+            for line in lines:
+                try:
+                    json.loads(line)
+                except ValueError:
+                    raise AssertionError(f"not a JSON log line: {line[:200]}")
+            check(any("database notice: WARNING:  terminating connection" in line
+                      for line in lines), "the notice was logged")
+    finally:
+        proxy.close()
+
+
 @test
 def idem_every_unsafe_route_validates_and_documents_the_key():
     """Driven by the route table, so a route added later is covered too: every
