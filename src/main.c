@@ -140,13 +140,34 @@ static void reload(tf_tls *tls)
     tf_notify("READY=1");
 }
 
+/* A binary newer than its schema would answer with tables it does not
+ * have: it refuses to start (status 1, so systemd retries until
+ * `migrate up` has run). A newer schema is fine: migrations only add, and
+ * old instances keep serving during a rolling deploy. */
+static bool schema_is_current(PGconn *c, int want, char *err, size_t errsz)
+{
+    PGresult *r = PQexec(c, "SELECT platform.schema_version()");
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    int have = ok ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    if (!ok)
+        snprintf(err, errsz, "the database has no tenantflow schema: run `tenantflow migrate up`");
+    else if (have < want)
+        snprintf(err, errsz, "the database schema is at version %d; this server needs %d: "
+                             "run `tenantflow migrate up`", have, want);
+    return ok && have >= want;
+}
+
 static int serve(const tf_config *cfg)
 {
     char err[512];
     tf_log_set_level((tf_log_level)cfg->log_level);
     int schema = tf_migrate_latest(cfg->migrations_dir, err, sizeof err);
-    if (schema < 0)
-        return fail(EXIT_USAGE, err);
+    if (schema < 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "TENANTFLOW_MIGRATIONS_DIR: %s", err);
+        return fail(EXIT_USAGE, msg);
+    }
     tf_keyset *keys = tf_keyset_load(cfg->signing_key, err, sizeof err);
     if (!keys) {
         char msg[600];
@@ -168,7 +189,8 @@ static int serve(const tf_config *cfg)
         }
     }
     PGconn *check = tf_db_connect(cfg->database_url, err, sizeof err);
-    bool safe = check && tf_db_check_safety(check, err, sizeof err);
+    bool safe = check && tf_db_check_safety(check, err, sizeof err) &&
+                schema_is_current(check, schema, err, sizeof err);
     PQfinish(check);
     if (!safe) {
         tf_tls_free(tls);
@@ -298,6 +320,15 @@ static int operator_create(const tf_config *cfg, const char *name)
     return ok ? 0 : fail(1, err);
 }
 
+static bool is_command(const char *cmd)
+{
+    static const char *const known[] = {"serve", "migrate", "operator", "keygen", "sql", "routes"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(cmd, known[i]) == 0)
+            return true;
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "serve";
@@ -334,7 +365,8 @@ int main(int argc, char **argv)
     bool is_operator = strcmp(cmd, "operator") == 0 && argc >= 3 && argc <= 4 &&
                        strcmp(argv[2], "create") == 0;
     if (!is_serve && !is_migrate && !is_operator) {
-        usage();
+        fprintf(stderr, "tenantflow: %s '%s'; `tenantflow --help` lists the commands\n",
+                is_command(cmd) ? "wrong arguments for" : "unknown command", cmd);
         return EXIT_USAGE;
     }
     tf_config cfg;

@@ -9,6 +9,7 @@
  */
 #include "tenantflow/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <limits.h>
@@ -134,6 +135,12 @@ static void parse_listen(struct errs *e, tf_config *cfg)
     }
     memcpy(host, v, (size_t)(colon - v));
     host[colon - v] = '\0';
+    struct in_addr addr;
+    if (inet_pton(AF_INET, host, &addr) != 1) {
+        add_err(e, "TENANTFLOW_LISTEN: \"%s\" is not an IPv4 address and port"
+                   " (such as 127.0.0.1:8080 or 0.0.0.0:8080)", v);
+        return;
+    }
     cfg->listen_host = host;
     cfg->listen_port = (int)port;
 }

@@ -1,7 +1,8 @@
 /*
  * /healthz answers while the process runs; /readyz answers 200 only when the
- * database is reachable and its schema is at the version this binary expects,
- * so a load balancer never routes to a server whose migrations are behind.
+ * database is reachable and its schema is at least at the version this
+ * binary expects, so a load balancer never routes to a server whose
+ * migrations are behind (a newer schema is fine: migrations only add).
  */
 #include "tenantflow/ops.h"
 
@@ -35,7 +36,7 @@ static void readyz(tf_req *req)
         p->retry_after = 5;
         return;
     }
-    if (have != expected) {
+    if (have < expected) {
         tf_problem_set(p, TF_PB_UNAVAILABLE,
                        "The database schema is at version %lld; this server needs %d.", have,
                        expected);

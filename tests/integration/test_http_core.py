@@ -159,15 +159,33 @@ def sigterm_finishes_in_flight_request():
 
 
 @test
-def readyz_fails_while_schema_is_behind():
+def readyz_follows_the_schema():
+    """A schema newer than the binary is ready (migrations only add: old
+    instances keep serving in a rolling deploy); one that falls behind while
+    the server runs (a restored backup) is 503 until it is migrated again.
+    A binary started on an older schema refuses to start (test_ops)."""
     d = os.path.join(TMP, unique("mig"))
     shutil.copytree(os.environ["TENANTFLOW_MIGRATIONS_DIR"], d)
-    with open(os.path.join(d, "9999_future.sql"), "w") as f:
-        f.write("SELECT 1;\n")
+    newest = sorted(f for f in os.listdir(d) if f.endswith(".sql"))[-1]
+    latest = int(newest.split("_")[0])
+    os.unlink(os.path.join(d, newest))
     with Server(TENANTFLOW_MIGRATIONS_DIR=d) as srv:
-        p = problem(srv.request("GET", "/readyz"), 503, "unavailable")
-        check("9999" in p["detail"], f"names the expected version: {p['detail']}")
-        eq(srv.request("GET", "/healthz").status, 200, "still alive")
+        eq(srv.request("GET", "/readyz").status, 200, "an older binary on a newer schema")
+    with Server() as srv:
+        eq(srv.request("GET", "/readyz").json["schema"], latest, "the binary's version")
+        row = psql(f"SELECT name || '|' || checksum FROM platform.migrations "
+                   f"WHERE version = {latest}").strip()
+        name, checksum = row.split("|")
+        psql(f"DELETE FROM platform.migrations WHERE version = {latest}")
+        try:
+            p = problem(srv.request("GET", "/readyz"), 503, "unavailable")
+            check(f"at version {latest - 1}; this server needs {latest}" in p["detail"],
+                  f"names both versions: {p['detail']}")
+            eq(srv.request("GET", "/healthz").status, 200, "still alive")
+        finally:
+            psql(f"INSERT INTO platform.migrations (version, name, checksum) "
+                 f"VALUES ({latest}, '{name}', '{checksum}')")
+        eq(srv.request("GET", "/readyz").status, 200, "ready again")
 
 
 @test

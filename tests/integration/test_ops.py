@@ -172,21 +172,32 @@ def notify_ready_only_when_serving_then_stopping_on_sigterm():
 
 @test
 def notify_not_ready_when_start_fails():
-    sock, name = notify_socket(False)
-    try:
-        p = subprocess.run([BIN, "serve"], env=dict(os.environ, NOTIFY_SOCKET=name,
-                                                    TENANTFLOW_LISTEN="127.0.0.1:0",
-                                                    TENANTFLOW_MIGRATIONS_DIR="/nonexistent"),
-                           capture_output=True, timeout=30)
-        check(p.returncode != 0, "start must fail")
-        sock.settimeout(0.5)
+    # A binary whose migrations run ahead of the database (a package
+    # installed before `migrate up`) must not report ready either.
+    ahead = os.path.join(TMP, "migrations-ahead")
+    shutil.rmtree(ahead, ignore_errors=True)
+    shutil.copytree(os.path.join(REPO, "migrations"), ahead)
+    with open(os.path.join(ahead, "9999_future.sql"), "w") as f:
+        f.write("SELECT 1;\n")
+    for env, rc, says in ((dict(TENANTFLOW_MIGRATIONS_DIR="/nonexistent"), 2,
+                           "TENANTFLOW_MIGRATIONS_DIR"),
+                          (dict(TENANTFLOW_MIGRATIONS_DIR=ahead), 1,
+                           "this server needs 9999: run `tenantflow migrate up`")):
+        sock, name = notify_socket(False)
         try:
-            raise Failure(f"unexpected notification {sock.recv(4096)!r}")
-        except socket.timeout:
-            pass
-    finally:
-        sock.close()
-        os.unlink(name)
+            p = subprocess.run([BIN, "serve"], env=dict(os.environ, NOTIFY_SOCKET=name,
+                                                        TENANTFLOW_LISTEN="127.0.0.1:0", **env),
+                               capture_output=True, text=True, timeout=30)
+            eq(p.returncode, rc, f"start must fail: {p.stderr}")
+            check(says in p.stderr, f"names the cause: {p.stderr}")
+            sock.settimeout(0.5)
+            try:
+                raise Failure(f"unexpected notification {sock.recv(4096)!r}")
+            except socket.timeout:
+                pass
+        finally:
+            sock.close()
+            os.unlink(name)
 
 
 # --- metrics ---------------------------------------------------------------
@@ -418,6 +429,10 @@ BAD = [
     ("TENANTFLOW_DB_POOL_MAX_WAITERS", "-1"),
     ("TENANTFLOW_LISTEN", "localhost"),
     ("TENANTFLOW_LISTEN", "127.0.0.1:99999"),
+    ("TENANTFLOW_LISTEN", "[::1]:8080"),
+    ("TENANTFLOW_LISTEN", "localhost:8080"),
+    ("TENANTFLOW_LISTEN", "999.1.1.1:8080"),
+    ("TENANTFLOW_MIGRATIONS_DIR", "/nonexistent"),
     ("TENANTFLOW_LOG_LEVEL", "loud"),
     ("TENANTFLOW_METRICS", "yes"),
     ("TENANTFLOW_RATE_LIMIT", "fast"),
@@ -446,6 +461,13 @@ def bad_configuration_stops_with_status_2_naming_the_variable():
     # migrate checks the same table.
     p = cli("migrate", "status", env={"TENANTFLOW_LOG_LEVEL": "loud"}, check_rc=False)
     eq(p.returncode, 2, "migrate with a bad variable")
+    # A mistyped command says so on stderr, with status 2.
+    for args, says in ((["frobnicate"], "unknown command 'frobnicate'"),
+                       (["migrate", "bogus"], "wrong arguments for 'migrate'"),
+                       (["operator"], "wrong arguments for 'operator'")):
+        p = cli(*args, check_rc=False)
+        eq(p.returncode, 2, f"{args}: exit status")
+        check(says in p.stderr and "--help" in p.stderr, f"{args}: {p.stderr!r}")
 
 
 @test
