@@ -98,6 +98,16 @@ const char *tf_req_client_ip(tf_req *req);
 const char *tf_req_param(tf_req *req, const char *name);
 const char *tf_req_query(tf_req *req, const char *name);
 const char *tf_req_header(tf_req *req, const char *name);
+
+/* Content negotiation (RFC 9110, 12.5.1) between the JSON every route
+ * answers and the CSV some can. The type whose most specific matching range
+ * has the highest q wins; on a tie the one the client lists first, then
+ * JSON; q=0 refuses a type. No Accept header (or an empty one) means JSON;
+ * TF_MEDIA_NONE means neither is acceptable (406). */
+typedef enum { TF_MEDIA_NONE, TF_MEDIA_JSON, TF_MEDIA_CSV } tf_media;
+tf_media tf_media_pick(const char *accept, bool csv);
+/* tf_media_pick for this request's Accept header and route. */
+tf_media tf_req_media(tf_req *req);
 /* The strictly parsed JSON body (borrowed; owned by the request), or NULL
  * with the request's problem set. */
 json_t *tf_req_json(tf_req *req);

@@ -317,7 +317,8 @@ static void add_cors_headers(tf_req *req, struct MHD_Response *resp)
     } else {
         MHD_add_response_header(resp, "Access-Control-Expose-Headers",
                                 "Location, ETag, X-Request-Id, Retry-After, RateLimit-Limit, "
-                                "RateLimit-Remaining, RateLimit-Reset");
+                                "RateLimit-Remaining, RateLimit-Reset, Idempotent-Replayed, "
+                                "WWW-Authenticate");
     }
 }
 
@@ -439,30 +440,90 @@ static bool media_type_is(const char *value, const char *type)
     return strncasecmp(cs, "utf-8", 5) == 0;
 }
 
-static bool accepts(const char *accept, bool csv)
+/* The q of one media range of an Accept header (p, n bytes), in
+ * thousandths: 1000 when absent or unreadable. */
+static int range_q(const char *p, size_t n)
 {
-    if (!accept || !*accept)
-        return true;
-    static const char *const json_types[] = {"*/*", "application/*", "application/json",
-                                             "application/problem+json"};
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", accept);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        char *semi = strchr(t, ';');
-        if (semi)
-            *semi = '\0';
-        for (char *e = t + strlen(t); e > t && e[-1] == ' ';)
-            *--e = '\0';
-        for (size_t i = 0; i < sizeof json_types / sizeof *json_types; i++)
-            if (strcasecmp(t, json_types[i]) == 0)
-                return true;
-        if (csv && (strcasecmp(t, "text/csv") == 0 || strcasecmp(t, "text/*") == 0))
-            return true;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != ';')
+            continue;
+        size_t j = i + 1;
+        while (j < n && (p[j] == ' ' || p[j] == '\t'))
+            j++;
+        if (j + 2 > n || (p[j] != 'q' && p[j] != 'Q') || p[j + 1] != '=')
+            continue;
+        j += 2;
+        if (j >= n || (p[j] != '0' && p[j] != '1'))
+            return 1000;
+        int q = (p[j++] - '0') * 1000;
+        if (j < n && p[j] == '.') {
+            int scale = 100;
+            for (j++; j < n && p[j] >= '0' && p[j] <= '9' && scale; j++, scale /= 10)
+                q += (p[j] - '0') * scale;
+        }
+        return q > 1000 ? 1000 : q;
     }
-    return false;
+    return 1000;
+}
+
+/* How specifically the media range (p, n bytes) names one of the exact
+ * types: 3 exactly, 2 as "major" with any subtype, 1 as any type at all, 0
+ * not at all. */
+static int range_match(const char *p, size_t n, const char *const *exact, const char *major)
+{
+    size_t len = 0;
+    while (len < n && p[len] != ';' && p[len] != ' ' && p[len] != '\t')
+        len++;
+    for (; *exact; exact++)
+        if (strlen(*exact) == len && strncasecmp(p, *exact, len) == 0)
+            return 3;
+    size_t m = strlen(major);
+    if (len == m + 2 && strncasecmp(p, major, m) == 0 && p[m] == '/' && p[m + 1] == '*')
+        return 2;
+    return len == 3 && strncmp(p, "*/*", 3) == 0 ? 1 : 0;
+}
+
+tf_media tf_media_pick(const char *accept, bool csv)
+{
+    static const char *const json_types[] = {"application/json", "application/problem+json",
+                                             NULL};
+    static const char *const csv_types[] = {"text/csv", NULL};
+    if (!accept)
+        return TF_MEDIA_JSON;
+    /* Per type: the q of its most specific range, and where that range stands. */
+    struct { int spec, q, pos; } best[2] = {{0, 0, 0}, {0, 0, 0}};
+    int pos = 0, ranges = 0;
+    for (const char *p = accept; *p; pos++) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        if (n) {
+            ranges++;
+            int spec[2] = {range_match(p, n, json_types, "application"),
+                           csv ? range_match(p, n, csv_types, "text") : 0};
+            for (int t = 0; t < 2; t++) {
+                if (spec[t] > best[t].spec) {
+                    best[t].spec = spec[t];
+                    best[t].q = range_q(p, n);
+                    best[t].pos = pos;
+                }
+            }
+        }
+        p += n;
+    }
+    if (!ranges)
+        return TF_MEDIA_JSON; /* an empty header asks for nothing in particular */
+    if (best[0].q == 0 && best[1].q == 0)
+        return TF_MEDIA_NONE;
+    if (best[1].q > best[0].q || (best[1].q == best[0].q && best[1].pos < best[0].pos))
+        return TF_MEDIA_CSV;
+    return TF_MEDIA_JSON;
+}
+
+tf_media tf_req_media(tf_req *req)
+{
+    bool csv = req->matched && (req->match.route->flags & TF_ROUTE_CSV);
+    return tf_media_pick(tf_req_header(req, "Accept"), csv);
 }
 
 static bool has_body_method(const char *m)
@@ -534,9 +595,11 @@ static void check_head(tf_req *req, const char *url)
     const char *cl = tf_req_header(req, "Content-Length");
     /* Framing that two parsers could read differently is refused outright. */
     if ((te && cl) || header_count(req, "Content-Length") > 1 ||
-        header_count(req, "Transfer-Encoding") > 1 || header_count(req, "Authorization") > 1) {
-        tf_problem_set(&req->pb, TF_PB_BAD_REQUEST,
-                       "Conflicting Content-Length, Transfer-Encoding or Authorization headers.");
+        header_count(req, "Transfer-Encoding") > 1 || header_count(req, "Authorization") > 1 ||
+        header_count(req, "Host") > 1) {
+        tf_problem_set(&req->pb, TF_PB_BAD_REQUEST, "Conflicting Content-Length, "
+                                                    "Transfer-Encoding, Authorization or Host "
+                                                    "headers.");
         return;
     }
     /* HEAD is GET without a body; libmicrohttpd drops the body. */
@@ -558,8 +621,7 @@ static void check_head(tf_req *req, const char *url)
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_query, &qc);
     if (tf_failed(&req->pb))
         return;
-    if (!(route->flags & TF_ROUTE_TEXT) &&
-        !accepts(tf_req_header(req, "Accept"), route->flags & TF_ROUTE_CSV)) {
+    if (!(route->flags & TF_ROUTE_TEXT) && tf_req_media(req) == TF_MEDIA_NONE) {
         tf_problem_set(&req->pb, TF_PB_NOT_ACCEPTABLE,
                        "This endpoint produces application/json%s.",
                        route->flags & TF_ROUTE_CSV ? " or text/csv" : "");

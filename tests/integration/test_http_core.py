@@ -65,6 +65,9 @@ def content_type_and_accept():
     problem(r, 406, "not-acceptable")
     eq(srv.request("GET", "/healthz", headers={"Accept": "text/html, application/json;q=0.5"})
        .status, 200, "json acceptable among others")
+    # q=0 means "not this one" (RFC 9110, 12.4.2).
+    for accept in ("application/json;q=0", "*/*;q=0", "application/json; q=0.000, text/html"):
+        problem(srv.request("GET", "/healthz", headers={"Accept": accept}), 406, "not-acceptable")
 
 
 @test

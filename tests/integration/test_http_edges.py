@@ -129,6 +129,16 @@ def two_authorization_headers_are_refused():
 
 
 @test
+def two_host_headers_are_refused_with_a_problem():
+    srv = server()
+    resp = srv.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\nConnection: close\r\n\r\n")
+    check(resp.startswith(b"HTTP/1.1 400"), f"refused: {resp[:60]!r}")
+    check(b"application/problem+json" in resp and b"Host" in resp, f"a problem: {resp!r}")
+    resp = srv.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(resp.startswith(b"HTTP/1.1 200"), f"one Host is fine: {resp[:60]!r}")
+
+
+@test
 def emails_are_trimmed_before_they_are_checked():
     t = Tenant()
     r = t.req("POST", "/v1/users", {"email": "  ed@trim.example ", "name": "Ed",

@@ -404,7 +404,19 @@ def cors_preflight_without_credential_echoes_only_listed_origins():
         r = t.req("GET", "/v1/workflows", headers={"Origin": "http://localhost:3000"})
         eq(r.status, 200, f"{r}")
         eq(r.header("Access-Control-Allow-Origin"), "http://localhost:3000", "actual request")
-        check("Location" in r.header("Access-Control-Expose-Headers"), "exposed headers")
+        # Every response header the contract documents can be read by the
+        # page, beyond the ones CORS always exposes.
+        exposed = {h.strip().lower() for h in r.header("Access-Control-Expose-Headers").split(",")}
+        safelisted = {"cache-control", "content-language", "content-length", "content-type",
+                      "expires", "last-modified", "pragma"}
+        doc = srv.request("GET", "/openapi.json").json
+        responses = [resp for item in doc["paths"].values() for op in item.values()
+                     if isinstance(op, dict) for resp in op.get("responses", {}).values()]
+        responses += list(doc["components"].get("responses", {}).values())
+        documented = {h.lower() for resp in responses for h in resp.get("headers", {})}
+        check({"location", "idempotent-replayed", "www-authenticate"} <= documented,
+              f"the document names its headers: {sorted(documented)}")
+        eq(sorted(documented - safelisted - exposed), [], "documented headers not exposed")
         r = t.req("GET", "/v1/workflows", headers={"Origin": "https://app.example.com.evil"})
         eq(r.header("Access-Control-Allow-Origin"), None, "prefix match is not a match")
         r = srv.request("GET", "/v1/workflows", headers={"Origin": ORIGIN})

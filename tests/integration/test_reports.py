@@ -80,6 +80,15 @@ def reports_from_live_events_json_and_csv():
     eq(got[("time_in_state.p50", "escalated")], "", "csv null is empty")
     eq(got[("sla.breach_rate", "")], "0", "csv breach rate")
     eq(float(got[("lead_time.avg", "")]), s["lead_time"]["avg"], "csv lead avg")
+    # Negotiated by q, not by position alone.
+    path = "/v1/reports/workflows/purchase-order/summary"
+    for accept, want in (("application/json;q=0.5, text/csv", "text/csv"),
+                         ("text/csv;q=0.4, application/json", "application/json"),
+                         ("text/csv;q=0, */*", "application/json"),
+                         ("application/json;q=0, */*", "text/csv")):
+        c = t.req("GET", path, headers={"Accept": accept})
+        eq((c.status, c.header("Content-Type").split(";")[0]), (200, want), accept)
+    problem(t.req("GET", path, headers={"Accept": "text/csv;q=0, application/json;q=0"}), 406)
     # Time series of today's creations, JSON and CSV
     r = t.req("GET", "/v1/reports/workflows/purchase-order/timeseries?metric=created&bucket=day")
     eq(r.status, 200, f"series {r}")

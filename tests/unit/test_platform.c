@@ -183,6 +183,51 @@ START_TEST(embedded_documents_are_present)
 }
 END_TEST
 
+/* Content negotiation: each Accept header with the media type it gets,
+ * for a JSON-only route and for a route that can also answer CSV. */
+START_TEST(accept_negotiation)
+{
+    static const struct {
+        const char *accept;
+        tf_media json_only, with_csv;
+    } cases[] = {
+        {NULL, TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {" , ", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"*/*", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"application/json", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"APPLICATION/JSON; charset=utf-8", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"application/problem+json", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"application/*", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"application/xml", TF_MEDIA_NONE, TF_MEDIA_NONE},
+        {"application/jsonx", TF_MEDIA_NONE, TF_MEDIA_NONE},
+        {"text/html", TF_MEDIA_NONE, TF_MEDIA_NONE},
+        {"text/csv", TF_MEDIA_NONE, TF_MEDIA_CSV},
+        {"text/*", TF_MEDIA_NONE, TF_MEDIA_CSV},
+        {"text/csv, application/json", TF_MEDIA_JSON, TF_MEDIA_CSV},
+        {"application/json, text/csv", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"application/json;q=0.5, text/csv", TF_MEDIA_JSON, TF_MEDIA_CSV},
+        {"text/csv;q=0.2, application/json;q=0.3", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"text/csv;q=0", TF_MEDIA_NONE, TF_MEDIA_NONE},
+        {"application/json;q=0", TF_MEDIA_NONE, TF_MEDIA_NONE},
+        {"application/json; q=0.000", TF_MEDIA_NONE, TF_MEDIA_NONE},
+        {"application/json;q=0, */*", TF_MEDIA_NONE, TF_MEDIA_CSV},
+        {"*/*;q=0.1, application/json;q=0", TF_MEDIA_NONE, TF_MEDIA_CSV},
+        {"*/*, text/csv;q=0", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"text/html, application/json;q=0.5", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"text/html;level=1;q=0.9, */*;q=0.001", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"application/json;q=1.0", TF_MEDIA_JSON, TF_MEDIA_JSON},
+        {"application/json;q=junk", TF_MEDIA_JSON, TF_MEDIA_JSON},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ck_assert_msg(tf_media_pick(cases[i].accept, false) == cases[i].json_only,
+                      "json-only route, Accept: %s", cases[i].accept);
+        ck_assert_msg(tf_media_pick(cases[i].accept, true) == cases[i].with_csv,
+                      "csv route, Accept: %s", cases[i].accept);
+    }
+}
+END_TEST
+
 Suite *alloc_suite(void)
 {
     Suite *s = suite_create("alloc");
@@ -210,6 +255,7 @@ Suite *router_suite(void)
     tcase_add_test(tc, router_refuses_routes_without_permission);
     tcase_add_test(tc, permissions_and_wildcards);
     tcase_add_test(tc, embedded_documents_are_present);
+    tcase_add_test(tc, accept_negotiation);
     suite_add_tcase(s, tc);
     return s;
 }

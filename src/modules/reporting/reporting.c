@@ -203,28 +203,6 @@ static bool read_range(tf_req *req, bool limit_span, range *out)
     return !tf_failed(p);
 }
 
-/* CSV when the first media type the client lists that we can produce is CSV. */
-static bool wants_csv(tf_req *req)
-{
-    const char *accept = tf_req_header(req, "Accept");
-    if (!accept)
-        return false;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", accept);
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        size_t n = strcspn(t, "; ");
-        if ((n == 8 && strncasecmp(t, "text/csv", 8) == 0) ||
-            (n == 6 && strncasecmp(t, "text/*", 6) == 0))
-            return true;
-        if (n >= 4 && (strncasecmp(t, "*/*", 3) == 0 || strncasecmp(t, "application/", 12) == 0))
-            return false;
-    }
-    return false;
-}
-
 static void reply_csv(tf_req *req, reporting_buf *b)
 {
     tf_reply_text(req, 200, "text/csv; charset=utf-8; header=present", b->data ? b->data : "",
@@ -314,7 +292,7 @@ static void series_csv(tf_req *req, const json_t *series)
 /* Replies with the report text from SQL as JSON, or converted to CSV. */
 static void reply_report(tf_req *req, const char *text, void (*to_csv)(tf_req *, const json_t *))
 {
-    if (!wants_csv(req)) {
+    if (tf_req_media(req) != TF_MEDIA_CSV) {
         tf_reply_text(req, 200, "application/json; charset=utf-8", text, strlen(text));
         return;
     }
