@@ -40,6 +40,7 @@ export TENANTFLOW_LOG_LEVEL=warn
 export TENANTFLOW_THREADS=${BENCH_THREADS:-8}
 export TENANTFLOW_DB_POOL_SIZE=${BENCH_POOL:-8}
 export TENANTFLOW_RATE_LIMIT=off
+export TENANTFLOW_MAX_CONNECTIONS_PER_IP=0  # wrk and the 1,000 idle connections all come from 127.0.0.1
 http_port=$((port + 1))
 export TENANTFLOW_LISTEN=127.0.0.1:$http_port
 admin_url=$(socket_url postgres tenantflow "$tmp" "$port")

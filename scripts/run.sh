@@ -15,6 +15,7 @@ LISTEN=${TENANTFLOW_LISTEN:-127.0.0.1:8080}
 URL=http://$LISTEN
 mkdir -p "$LOCAL"
 
+local_cluster=
 if [ -n "${TENANTFLOW_DATABASE_URL:-}" ]; then
     echo "Using the database at TENANTFLOW_DATABASE_URL (roles and database must exist;"
     echo "TENANTFLOW_MIGRATE_DATABASE_URL should name the owner role)."
@@ -25,6 +26,7 @@ else
         chmod o+x "$LOCAL"
     fi
     pg_up "$LOCAL/pg" "$PORT"
+    local_cluster=1
     PG_ADMIN_URL=$(socket_url postgres tenantflow "$LOCAL/pg" "$PORT")
     pg_bootstrap "$(socket_url postgres postgres "$LOCAL/pg" "$PORT")" tenantflow >/dev/null
     export TENANTFLOW_DATABASE_URL
@@ -86,10 +88,13 @@ DEMO_EMAIL='$DEMO_EMAIL'
 DEMO_PASSWORD='$DEMO_PASSWORD'
 OPERATOR_TOKEN='$OPERATOR_TOKEN'
 PG_ADMIN_URL='$PG_ADMIN_URL'
+APP_DATABASE_URL='$TENANTFLOW_DATABASE_URL'
+OWNER_DATABASE_URL='${TENANTFLOW_MIGRATE_DATABASE_URL:-$TENANTFLOW_DATABASE_URL}'
 ENV
 cat <<MSG
 
-tenantflow is serving on $URL (Ctrl-C stops it). The demo values are in $LOCAL/demo.env:
+tenantflow is serving on $URL (Ctrl-C stops it${local_cluster:+ and the local PostgreSQL}).
+The demo values are in $LOCAL/demo.env:
 
   source $LOCAL/demo.env
   TOKEN=\$(curl -s \$TENANTFLOW_URL/v1/auth/token -H 'Content-Type: application/json' \\
@@ -99,4 +104,10 @@ tenantflow is serving on $URL (Ctrl-C stops it). The demo values are in $LOCAL/d
   psql "\$PG_ADMIN_URL"     # the database, as superuser
 
 MSG
-exec "$BIN" serve
+[ -n "$local_cluster" ] || exec "$BIN" serve
+# The cluster this script started goes down with the server (the next
+# `make run` starts it again, data and all).
+rc=0
+"$BIN" serve || rc=$?
+pg_down "$LOCAL/pg"
+exit "$rc"

@@ -133,10 +133,15 @@ static void reload(tf_tls *tls)
              (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
     tf_notify(msg);
     char err[512];
-    if (tf_tls_reload(tls, err, sizeof err))
+    bool changed = false;
+    if (!tf_tls_reload(tls, &changed, err, sizeof err))
+        tf_log(TF_LOG_ERROR, "SIGHUP: TLS reload failed, keeping the old certificate: %s", err);
+    else if (changed)
         tf_log(TF_LOG_INFO, "SIGHUP: TLS certificate reloaded");
     else
-        tf_log(TF_LOG_ERROR, "SIGHUP: TLS reload failed, keeping the old certificate: %s", err);
+        tf_log(TF_LOG_WARN, "SIGHUP: the TLS certificate and key files are unchanged; still "
+                            "serving the same certificate (systemd copies LoadCredential= "
+                            "files at start: restart the service to use new ones)");
     tf_notify("READY=1");
 }
 
@@ -231,6 +236,7 @@ static int serve(const tf_config *cfg)
         .max_headers = 16 * 1024,
         .timeout_s = cfg->timeout_s,
         .max_conns = cfg->max_conns,
+        .max_conns_per_ip = cfg->max_conns_per_ip,
         .workers = cfg->pool_size,
         .max_queue = cfg->pool_max_waiters,
         .tls = tls != NULL,

@@ -37,6 +37,7 @@ typedef struct tf_config {
     int log_level;              /* TENANTFLOW_LOG_LEVEL */
     unsigned timeout_s;         /* TENANTFLOW_IDLE_TIMEOUT */
     unsigned max_conns;         /* TENANTFLOW_MAX_CONNECTIONS */
+    unsigned max_conns_per_ip;  /* TENANTFLOW_MAX_CONNECTIONS_PER_IP, 0: no limit */
     unsigned timer_interval_ms; /* TENANTFLOW_TIMER_INTERVAL_MS */
     bool webhook_allow_private; /* TENANTFLOW_WEBHOOK_ALLOW_PRIVATE */
     double webhook_retry_scale; /* TENANTFLOW_WEBHOOK_RETRY_SCALE */

@@ -150,6 +150,7 @@ typedef struct tf_server_config {
     size_t max_headers;   /* 431 above this */
     unsigned timeout_s;   /* idle connection time-out */
     unsigned max_conns;
+    unsigned max_conns_per_ip; /* 0: no limit */
     int workers;          /* threads that run handlers (the database work) */
     int max_queue;        /* requests waiting for a worker before 503 */
     bool tls;                 /* HTTPS with the credentials of tls.h (tf_tls_load first) */

@@ -25,8 +25,10 @@ typedef struct tf_tls tf_tls;
  * tf_tls may be active per process (the callback has no user pointer). */
 tf_tls *tf_tls_load(const char *cert_path, const char *key_path, char *err, size_t errsz)
     TF_MUST_CHECK;
-/* Re-reads both files; on failure keeps serving the previous credentials. */
-bool tf_tls_reload(tf_tls *tls, char *err, size_t errsz) TF_MUST_CHECK;
+/* Re-reads both files; on failure keeps serving the previous credentials.
+ * *changed tells whether the files differ from those in use (a reload of
+ * the same files swaps nothing). */
+bool tf_tls_reload(tf_tls *tls, bool *changed, char *err, size_t errsz) TF_MUST_CHECK;
 /* The callback to give libmicrohttpd. */
 gnutls_certificate_retrieve_function2 *tf_tls_callback(void);
 void tf_tls_free(tf_tls *tls);

@@ -39,6 +39,8 @@ static const struct {
     {"TENANTFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
     {"TENANTFLOW_IDLE_TIMEOUT", "60", "seconds before an idle connection is closed (1-3600)"},
     {"TENANTFLOW_MAX_CONNECTIONS", "4096", "simultaneous client connections (16-65536)"},
+    {"TENANTFLOW_MAX_CONNECTIONS_PER_IP", "512",
+     "simultaneous connections from one client address (0 = no limit, up to 65536)"},
     {"TENANTFLOW_TIMER_INTERVAL_MS", "1000", "how often SLA timers are checked (50-3600000)"},
     {"TENANTFLOW_WEBHOOK_ALLOW_PRIVATE", "0",
      "1: webhooks may target loopback/private addresses (metadata never)"},
@@ -321,6 +323,7 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     cfg->token_ttl_s = (int)int_var(&e, "TENANTFLOW_TOKEN_TTL", 60, 86400);
     cfg->timeout_s = (unsigned)int_var(&e, "TENANTFLOW_IDLE_TIMEOUT", 1, 3600);
     cfg->max_conns = (unsigned)int_var(&e, "TENANTFLOW_MAX_CONNECTIONS", 16, 65536);
+    cfg->max_conns_per_ip = (unsigned)int_var(&e, "TENANTFLOW_MAX_CONNECTIONS_PER_IP", 0, 65536);
     cfg->timer_interval_ms = (unsigned)int_var(&e, "TENANTFLOW_TIMER_INTERVAL_MS", 50, 3600000);
     cfg->idem_retention_s =
         (int)int_var(&e, "TENANTFLOW_IDEMPOTENCY_RETENTION", 86400, 30L * 86400);

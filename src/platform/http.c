@@ -1273,6 +1273,7 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip,
         MHD_OPTION_STRICT_FOR_CLIENT, 1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_ARRAY, tls,

@@ -7,6 +7,7 @@
  */
 #include "tenantflow/tls.h"
 
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct creds {
     gnutls_pcert_st chain[MAX_CHAIN];
     unsigned n;
     gnutls_privkey_t key;
+    unsigned char digest[32]; /* of both files, to tell a reload that changed nothing */
 };
 
 struct tf_tls {
@@ -99,6 +101,11 @@ static struct creds *load(const char *cert_path, const char *key_path, char *err
                  gnutls_strerror(rc));
         goto fail;
     }
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, sizeof c->digest);
+    crypto_generichash_update(&h, cert.data, cert.size);
+    crypto_generichash_update(&h, key.data, key.size);
+    crypto_generichash_final(&h, c->digest, sizeof c->digest);
     gnutls_memset(key.data, 0, key.size);
     free(cert.data);
     free(key.data);
@@ -147,11 +154,16 @@ tf_tls *tf_tls_load(const char *cert_path, const char *key_path, char *err, size
     return t;
 }
 
-bool tf_tls_reload(tf_tls *t, char *err, size_t errsz)
+bool tf_tls_reload(tf_tls *t, bool *changed, char *err, size_t errsz)
 {
     struct creds *c = load(t->cert_path, t->key_path, err, errsz);
     if (!c)
         return false;
+    *changed = sodium_memcmp(c->digest, t->all->digest, sizeof c->digest) != 0;
+    if (!*changed) {
+        free_creds(c);
+        return true;
+    }
     c->older = t->all;
     t->all = c;
     atomic_store(&current, c);

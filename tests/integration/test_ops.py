@@ -103,6 +103,13 @@ def https_serves_and_sighup_swaps_certificate_keeping_open_connections():
         eq(again.getresponse().status, 200, "still serving the second certificate")
         again.close()
 
+        # A reload of files that did not change says so (what happens under
+        # systemd with LoadCredential=, which copies the files at start).
+        shutil.copy(b_cert, cert)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_log(srv, "TLS certificate and key files are unchanged")
+        eq(srv.read_log().count("TLS certificate reloaded"), 1, "no second 'reloaded'")
+
 
 @test
 def tls_configuration_errors_stop_with_status_2():
@@ -308,6 +315,45 @@ def default_rate_limit_is_1000_per_second_burst_2000():
 
 
 # --- pool wait queue ---------------------------------------------------------
+
+def answers_healthz(srv, timeout=5):
+    """True when a new connection gets /healthz answered."""
+    try:
+        resp = srv.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       timeout=timeout)
+    except OSError:
+        return False
+    return resp.startswith(b"HTTP/1.1 200")
+
+
+@test
+def one_address_may_hold_only_so_many_connections():
+    with Server(TENANTFLOW_MAX_CONNECTIONS_PER_IP="4", TENANTFLOW_IDLE_TIMEOUT="30") as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
+        try:
+            # One of them half-way through a request head, as a slow client.
+            idle[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            time.sleep(0.3)
+            check(not answers_healthz(srv), "a fifth connection from the address is refused")
+            idle.pop().close()
+            deadline = time.time() + 5
+            while not answers_healthz(srv) and time.time() < deadline:
+                time.sleep(0.1)
+            check(answers_healthz(srv), "a freed place is usable again: " +
+                  srv.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                          timeout=2)[:40].decode("latin-1"))
+        finally:
+            for s in idle:
+                s.close()
+    # 0 removes the limit.
+    with Server(TENANTFLOW_MAX_CONNECTIONS_PER_IP="0") as srv:
+        idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(40)]
+        try:
+            check(answers_healthz(srv), "no limit per address")
+        finally:
+            for s in idle:
+                s.close()
+
 
 @test
 def pool_full_with_full_wait_queue_answers_503_at_once():
