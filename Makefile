@@ -20,6 +20,14 @@ BUILD   := build
 ifneq ($(SANITIZE),)
 BUILD   := build-san
 endif
+# FUZZ=1 (set by `make fuzz`): clang with libFuzzer's coverage, ASan and UBSan
+# on every object, in a build directory of its own.
+FUZZ    ?=
+ifneq ($(FUZZ),)
+BUILD   := build-fuzz
+CC      := clang
+override SANITIZE :=
+endif
 
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wcast-qual -Wpointer-arith -Wundef -Wvla -Wnull-dereference -Werror
@@ -31,6 +39,13 @@ ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
+# clang's -Wformat=2 also flags the vsnprintf inside our own printf-style
+# wrappers (gcc exempts functions that take a va_list), hence the one -Wno-.
+ifneq ($(FUZZ),)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=all -Wno-format-nonliteral
+LDFLAGS += -fsanitize=address,undefined
+endif
 
 LIB_SRC  := $(sort $(wildcard src/platform/*.c src/modules/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/gen/assets.o
@@ -38,8 +53,18 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/gen/assets.o
 ASSETS   := openapi.json reference/index.html reference/docs.js reference/docs.css
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+# One libFuzzer target per parser of untrusted bytes (see README "Fuzzing"):
+# replay_NAME links target NAME with the corpus replay driver (gcc, make test),
+# fuzz_NAME with libFuzzer (clang, make fuzz).
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/replay.o
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test unit check bench clean install uninstall FORCE
+.PHONY: all deps run test unit check bench fuzz fuzz-targets clean install uninstall FORCE
+.SECONDARY: $(FUZZ_OBJ)
 all: $(BUILD)/tenantflow
 
 # Paths compiled into the binary follow PREFIX; the header is rewritten only
@@ -76,6 +101,17 @@ $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libtenantflow.a
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs check 2>/dev/null)
 
+$(BUILD)/fuzz/replay_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/replay.o \
+                        $(BUILD)/libtenantflow.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/libtenantflow.a
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 # Installs the Debian packages the build and the tests need (apt-get, sudo when
 # not root); a no-op when they are present.
 deps:
@@ -86,7 +122,7 @@ run: deps
 	@scripts/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests
+	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests $(REPLAY_BIN)
 	@BUILD=$(BUILD) scripts/test.sh
 
 unit: $(BUILD)/unit_tests
@@ -95,6 +131,15 @@ unit: $(BUILD)/unit_tests
 check:
 	@scripts/check.sh
 
+# Runs every fuzz target for FUZZ_SECONDS (see README "Fuzzing"); clang and
+# its libFuzzer runtime are installed for this path only.
+fuzz:
+	@scripts/deps.sh clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-targets
+	@BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+fuzz-targets: $(FUZZ_BIN)
+
 # Throughput and latency against pgbench on the same machine (see README).
 bench:
 	@scripts/deps.sh wrk
@@ -102,7 +147,7 @@ bench:
 	@scripts/bench.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 # The example environment file goes to SYSCONFDIR/tenantflow/tenantflow.env
 # only when none is there (an edited one is never overwritten), and uninstall
@@ -130,4 +175,4 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR)/tenantflow/migrations $(DESTDIR)$(DATADIR)/tenantflow \
 	    $(DESTDIR)$(SYSCONFDIR)/tenantflow 2>/dev/null
 
--include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/src/main.d
+-include $(LIB_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BUILD)/obj/src/main.d

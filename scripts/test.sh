@@ -46,6 +46,31 @@ if grep -qE 'Sanitizer|runtime error:' "$tmp/unit.log"; then
     echo "sanitizer report in unit tests"; failed=$((failed + 1))
 fi
 
+# Every committed fuzz corpus file through every fuzz target (tests/fuzz/,
+# replay_NAME binaries built by make test): one check per target.
+echo "== fuzz corpus replay (tests/fuzz/corpus)"
+corpora=(tests/fuzz/corpus/*/)
+corpora=("${corpora[@]%/}")
+replayed=0 targets=0
+for src in tests/fuzz/fuzz_*.c; do
+    name=$(basename "$src" .c)
+    name=${name#fuzz_}
+    log=$tmp/replay_$name.log
+    targets=$((targets + 1))
+    if "$BUILD/fuzz/replay_$name" "${corpora[@]}" >"$log" 2>&1 &&
+        ! grep -qE 'Sanitizer|runtime error:' "$log" &&
+        line=$(grep -E "^replay replay_$name: [0-9]+ files replayed$" "$log"); then
+        echo "$line"
+        replayed=$((replayed + $(sed -E 's/.*: ([0-9]+) files.*/\1/' <<<"$line")))
+        passed=$((passed + 1))
+    else
+        echo "fuzz target $name failed on the corpus:"
+        tail -n 40 "$log"
+        failed=$((failed + 1))
+    fi
+done
+echo "fuzz replay: $replayed files replayed through $targets targets (${#corpora[@]} corpora)"
+
 echo "== integration tests"
 python3 tests/integration/run.py "$@" 2>&1 | tee "$tmp/integration.log"
 line=$(grep -E '^integration: [0-9]+ passed, [0-9]+ failed' "$tmp/integration.log" | tail -n 1)

@@ -74,9 +74,10 @@ bool tf_parse_limit(const char *value, int *out, tf_problem *p)
     *out = 50;
     if (!value)
         return true;
+    /* strtol would also take a sign and any leading white space ("%095"). */
     char *end = NULL;
     long n = strtol(value, &end, 10);
-    if (end == value || *end || n < 1 || n > 200 || value[0] == '+' || value[0] == ' ') {
+    if (value[0] < '0' || value[0] > '9' || *end || n < 1 || n > 200) {
         tf_problem_bad_param(p, "limit", "must be an integer from 1 to 200");
         return false;
     }

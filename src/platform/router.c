@@ -161,10 +161,12 @@ const tf_route *tf_router_at(const tf_router *r, size_t i)
     return i < r->n ? r->entries[i].route : NULL;
 }
 
-/* Splits path into segments; empty segments ("//", trailing "/") never match. */
+/* Splits path into segments; empty segments ("//", trailing "/") never match,
+ * and neither does a NUL byte anywhere: a {param} value is handed out as a C
+ * string, which would silently end at it. */
 static bool split(const char *path, size_t len, const char **seg, size_t *seglen, size_t *nseg)
 {
-    if (len == 0 || path[0] != '/')
+    if (len == 0 || path[0] != '/' || memchr(path, '\0', len))
         return false;
     *nseg = 0;
     if (len == 1)

@@ -16,7 +16,8 @@
     X(audit_events)       \
     X(ops)                \
     X(idem)               \
-    X(access)
+    X(access)             \
+    X(workflows)
 
 #define TF_DECLARE_SUITE(name) Suite *name##_suite(void);
 TF_UNIT_SUITES(TF_DECLARE_SUITE)

@@ -7,6 +7,7 @@
 #include "modules/access/internal.h"
 #include "suites.h"
 #include "tenantflow/crypto.h"
+#include "tenantflow/text.h"
 
 START_TEST(permission_syntax)
 {
@@ -28,20 +29,31 @@ END_TEST
 
 START_TEST(rfc3339_date_times)
 {
+    /* tf_parse_rfc3339 (text.h) serves API key expiry, the item list's
+     * created_after/before and the audit list's since/until. */
     static const char *const good[] = {
         "2025-01-31T23:59:59Z", "2024-02-29T00:00:00z", "2025-06-01t12:00:00.123456789+02:00",
-        "0001-01-01T00:00:00-23:59", "2000-02-29T00:00:00Z"};
+        "0001-01-01T00:00:00-15:59", "2000-02-29T00:00:00Z", "9999-12-31T23:59:59+15:59"};
+    /* The last three reached PostgreSQL and failed its ::timestamptz cast, a
+     * 500: a day 32 through the audit filters (found by tests/fuzz rfc3339;
+     * corpus/rfc3339/audit-day-32), offsets from 16:00 through all three. */
     static const char *const bad[] = {
         "", "2025-01-31", "2025-01-31T23:59:59", "2025-01-31 23:59:59Z", "2025-02-29T00:00:00Z",
         "1900-02-29T00:00:00Z", "2025-13-01T00:00:00Z", "2025-04-31T00:00:00Z",
         "2025-01-01T24:00:00Z", "2025-01-01T00:60:00Z", "2025-01-01T00:00:60Z",
         "2025-01-01T00:00:00.Z", "2025-01-01T00:00:00.1234567890Z", "2025-01-01T00:00:00+2:00",
         "2025-01-01T00:00:00+24:00", "2025-01-01T00:00:00Z ", "0000-01-01T00:00:00Z",
-        "+2025-01-01T00:00:00Z", "2025-1-01T00:00:00Z"};
+        "+2025-01-01T00:00:00Z", "2025-1-01T00:00:00Z", "2026-01-32T09:00:00Z",
+        "2025-01-01T00:00:00+16:00", "0001-01-01T00:00:00-23:59"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-        ck_assert_msg(access_rfc3339_ok(good[i]), "%s", good[i]);
+        ck_assert_msg(tf_parse_rfc3339(good[i], NULL), "%s", good[i]);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        ck_assert_msg(!access_rfc3339_ok(bad[i]), "%s", bad[i]);
+        ck_assert_msg(!tf_parse_rfc3339(bad[i], NULL), "%s", bad[i]);
+    long long us = 0;
+    ck_assert(tf_parse_rfc3339("1970-01-01T00:00:00Z", &us) && us == 0);
+    ck_assert(tf_parse_rfc3339("2026-01-31T09:00:00.5+05:30", &us));
+    ck_assert(us == 1769830200500000LL);
+    ck_assert(tf_parse_rfc3339("1969-12-31T23:59:59.999999999Z", &us) && us == -1);
 }
 END_TEST
 

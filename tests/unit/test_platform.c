@@ -115,6 +115,8 @@ START_TEST(router_matches_templates)
     ck_assert_int_eq(tf_router_match(r, "GET", "/v1//items", 10, &m), TF_MATCH_NO_PATH);
     ck_assert_int_eq(tf_router_match(r, "GET", "/v1/itemsx", 10, &m), TF_MATCH_NO_PATH);
     ck_assert_int_eq(tf_router_match(r, "GET", "", 0, &m), TF_MATCH_NO_PATH);
+    /* A NUL in the (pointer, length) path would cut {id} short (tests/fuzz router). */
+    ck_assert_int_eq(tf_router_match(r, "GET", "/v1/items/a\0b", 13, &m), TF_MATCH_NO_PATH);
     ck_assert_int_eq(tf_router_count(r), 5);
     tf_router_free(r);
 }

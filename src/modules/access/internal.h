@@ -71,9 +71,6 @@ void access_reply_row(tf_req *req, int status, const char *json_text, long long 
  * "name:action" with [a-z0-9_.-] names. */
 bool access_permission_ok(const char *s);
 
-/* True when s is an RFC 3339 date-time with a real calendar date (keys.c). */
-bool access_rfc3339_ok(const char *s);
-
 /* users.c, roles.c, keys.c */
 void access_create_user(tf_req *req);
 void access_list_users(tf_req *req);

@@ -27,48 +27,6 @@
 
 static const char not_found[] = "No such API key.";
 
-static bool digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM), with a
- * real calendar date, so the database cast that follows cannot fail. */
-bool access_rfc3339_ok(const char *s)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, mo, d, h, mi, sec;
-    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
-        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
-        !digits(s + 17, 2, &sec))
-        return false;
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-        (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 59)
-        return false;
-    const char *t = s + 19;
-    if (*t == '.') {
-        int n = 0;
-        for (t++; *t >= '0' && *t <= '9'; t++)
-            n++;
-        if (n < 1 || n > 9)
-            return false;
-    }
-    if ((*t == 'Z' || *t == 'z') && t[1] == '\0')
-        return true;
-    int oh, om;
-    return (*t == '+' || *t == '-') && digits(t + 1, 2, &oh) && t[3] == ':' &&
-           digits(t + 4, 2, &om) && t[6] == '\0' && oh <= 23 && om <= 59;
-}
-
 static tf_stmt in_future = TF_STMT("SELECT $1::timestamptz > now()", 1);
 static tf_stmt insert_key = TF_STMT(
     "INSERT INTO access.api_keys AS k (tenant_id, id, name, secret_hash, roles, expires_at)"
@@ -90,7 +48,7 @@ void access_create_key(tf_req *req)
         return;
     (void)tf_check_text(tf_json_str(body, "name"), "/name", 1, 200, p);
     const char *expires = tf_json_str(body, "expires_at");
-    if (expires && !access_rfc3339_ok(expires))
+    if (expires && !tf_parse_rfc3339(expires, NULL))
         tf_problem_invalid(p, "/expires_at", "must be an RFC 3339 date-time");
     if (tf_failed(p) || !access_lock(tx, p))
         return;

@@ -22,6 +22,7 @@
 #include "internal.h"
 #include "tenantflow/crypto.h"
 #include "tenantflow/cursor.h"
+#include "tenantflow/text.h"
 
 static tf_stmt insert_record = TF_STMT(
     "INSERT INTO audit.records (tenant_id, actor_type, actor_id, action, resource_type,"
@@ -90,33 +91,6 @@ void audit_chain_hash(const unsigned char prev[AUDIT_HASH_BYTES], long long seq,
 
 /* ---- GET /v1/audit ------------------------------------------------------ */
 
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). */
-static bool is_rfc3339(const char *s)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
-    size_t i = 0;
-    for (; shape[i]; i++) {
-        char c = s[i];
-        if (shape[i] == 'd' ? (c < '0' || c > '9')
-                            : (shape[i] == 'T' ? (c != 'T' && c != 't') : c != shape[i]))
-            return false;
-    }
-    if (s[i] == '.') {
-        size_t start = ++i;
-        while (s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == start || i - start > 9)
-            return false;
-    }
-    if ((s[i] == 'Z' || s[i] == 'z') && !s[i + 1])
-        return true;
-    if (s[i] != '+' && s[i] != '-')
-        return false;
-    const char *z = s + i + 1;
-    return z[0] >= '0' && z[0] <= '9' && z[1] >= '0' && z[1] <= '9' && z[2] == ':' &&
-           z[3] >= '0' && z[3] <= '9' && z[4] >= '0' && z[4] <= '9' && !z[5];
-}
-
 static tf_stmt list_records = TF_STMT(
     "SELECT r.id, jsonb_build_object('id', r.id, 'occurred_at', platform.rfc3339(r.occurred_at),"
     "   'actor', jsonb_build_object('type', r.actor_type, 'id', r.actor_id),"
@@ -150,7 +124,7 @@ void audit_list(tf_req *req)
         if (!f[i])
             continue;
         json_object_set_new(scope_obj, filter_names[i], json_string(f[i]));
-        if (i >= 4 && !is_rfc3339(f[i]))
+        if (i >= 4 && !tf_parse_rfc3339(f[i], NULL))
             tf_problem_bad_param(p, filter_names[i], "must be an RFC 3339 date-time");
         else if (strlen(f[i]) == 0 || strlen(f[i]) > 200)
             tf_problem_bad_param(p, filter_names[i], "must be 1 to 200 characters");

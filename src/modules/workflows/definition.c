@@ -10,15 +10,32 @@
 #include "tenantflow/json.h"
 #include "tenantflow/text.h"
 
+/* Seconds a unit may stand for at most: a year of 366 days, a month of 31. */
+static long long unit_seconds(char unit, bool in_time)
+{
+    switch (unit) {
+    case 'Y': return 366LL * 86400;
+    case 'M': return in_time ? 60 : 31LL * 86400;
+    case 'W': return 7LL * 86400;
+    case 'D': return 86400;
+    case 'H': return 3600;
+    default: return 1; /* 'S' */
+    }
+}
+
 bool wf_parse_duration(const char *s)
 {
-    /* P[nY][nM][nW][nD][T[nH][nM][nS]] with at least one component. */
+    /* P[nY][nM][nW][nD][T[nH][nM][nS]] with at least one component, and at
+     * most WF_SLA_MAX_YEARS long: PostgreSQL refuses intervals whose fields
+     * overflow and timestamps past 294276 AD, and items get due_at = now() +
+     * sla, so a longer sla would make every item entering the state a 500. */
     if (*s++ != 'P')
         return false;
     static const char date_units[] = "YMWD", time_units[] = "HMS";
     const char *units = date_units;
     int last = -1, parts = 0;
     bool in_time = false;
+    long long seconds = 0; /* an upper bound; fits: 7 parts of 9 digits */
     while (*s) {
         if (*s == 'T' && !in_time) {
             in_time = true;
@@ -30,18 +47,23 @@ bool wf_parse_duration(const char *s)
             continue;
         }
         int digits = 0;
-        while (*s >= '0' && *s <= '9')
+        long long n = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (digits < 9)
+                n = n * 10 + (*s - '0');
             s++, digits++;
+        }
         if (digits == 0 || digits > 9 || !*s)
             return false;
         const char *u = strchr(units, *s);
         if (!u || (int)(u - units) <= last)
             return false;
         last = (int)(u - units);
+        seconds += n * unit_seconds(*s, in_time);
         parts++;
         s++;
     }
-    return parts > 0;
+    return parts > 0 && seconds <= WF_SLA_MAX_YEARS * 366LL * 86400;
 }
 
 const json_t *wf_state(const json_t *def, const char *name)
@@ -134,7 +156,9 @@ static void check_states(const json_t *states, tf_problem *p)
         if (sla && !wf_parse_duration(sla)) {
             char sp[48];
             snprintf(sp, sizeof sp, "%s/sla", at);
-            tf_problem_invalid(p, sp, "must be an ISO 8601 duration such as PT48H");
+            tf_problem_invalid(p, sp,
+                               "must be an ISO 8601 duration of at most %d years, such as PT48H",
+                               WF_SLA_MAX_YEARS);
         }
     }
 }

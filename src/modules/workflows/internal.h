@@ -29,7 +29,10 @@ enum {
  * must then equal path_key). */
 bool wf_validate_definition(const json_t *body, bool key_required, const char *path_key,
                             tf_problem *p);
-/* Parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, integers); false if bad. */
+/* Parses an ISO 8601 duration (PnYnMnWnDTnHnMnS, integers); false if bad or
+ * possibly longer than WF_SLA_MAX_YEARS (a year counted as 366 days, a month
+ * as 31), so that now() + sla is always a timestamp PostgreSQL can hold. */
+enum { WF_SLA_MAX_YEARS = 100 };
 bool wf_parse_duration(const char *s);
 /* The state object named name, or NULL. */
 const json_t *wf_state(const json_t *def, const char *name);
