@@ -149,6 +149,11 @@ bench:
 clean:
 	rm -rf build build-san build-fuzz
 
+# The unit and the example environment file name the installed paths.
+INSTALL_PATHS := -e 's|/usr/local/bin/|$(BINDIR)/|g' \
+                 -e 's|/usr/local/share/tenantflow/migrations|$(MIGRATIONS_INSTALL)|g' \
+                 -e 's|/etc/tenantflow/|$(SYSCONFDIR)/tenantflow/|g'
+
 # The example environment file goes to SYSCONFDIR/tenantflow/tenantflow.env
 # only when none is there (an edited one is never overwritten), and uninstall
 # removes it only while it is still identical to the example.
@@ -158,18 +163,21 @@ install: $(BUILD)/tenantflow
 	install -m 755 $(BUILD)/tenantflow $(DESTDIR)$(BINDIR)/tenantflow
 	install -m 644 migrations/*.sql $(DESTDIR)$(DATADIR)/tenantflow/migrations/
 	install -m 644 docs/tenantflow.8 $(DESTDIR)$(MANDIR)/man8/tenantflow.8
-	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/tenantflow/|$(SYSCONFDIR)/tenantflow/|g' \
-	    contrib/tenantflow.service >$(DESTDIR)$(UNITDIR)/tenantflow.service
+	sed $(INSTALL_PATHS) contrib/tenantflow.service >$(DESTDIR)$(UNITDIR)/tenantflow.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/tenantflow.service
-	install -m 644 contrib/tenantflow.env $(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example
+	sed $(INSTALL_PATHS) contrib/tenantflow.env \
+	    >$(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example
+	chmod 644 $(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example
 	test -e $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env || \
-	    install -m 640 contrib/tenantflow.env $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env
+	    install -m 640 $(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example \
+	        $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tenantflow $(DESTDIR)$(MANDIR)/man8/tenantflow.8 \
 	    $(DESTDIR)$(UNITDIR)/tenantflow.service
 	rm -f $(DESTDIR)$(DATADIR)/tenantflow/migrations/*.sql
-	-cmp -s contrib/tenantflow.env $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env && \
+	-cmp -s $(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example \
+	    $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env && \
 	    rm -f $(DESTDIR)$(SYSCONFDIR)/tenantflow/tenantflow.env
 	rm -f $(DESTDIR)$(DATADIR)/tenantflow/tenantflow.env.example
 	-rmdir $(DESTDIR)$(DATADIR)/tenantflow/migrations $(DESTDIR)$(DATADIR)/tenantflow \

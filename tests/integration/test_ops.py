@@ -586,6 +586,10 @@ def make_install_and_uninstall_honour_prefix_and_destdir():
                 "PrivateTmp=yes", "CapabilityBoundingSet=\n", "MemoryDenyWriteExecute=yes",
                 "SystemCallFilter=@system-service", "RestrictAddressFamilies="):
         check(opt in unit, f"unit lacks {opt!r}")
+    envfile = open(root + "/etc/tenantflow/tenantflow.env").read()
+    check("#TENANTFLOW_MIGRATIONS_DIR=/opt/tf/share/tenantflow/migrations" in envfile and
+          "/usr/local" not in envfile and "/etc/tenantflow/" not in envfile.replace(
+              "/opt/tf/etc/tenantflow/", ""), "the env file names the installed paths")
     p = subprocess.run([root + "/bin/tenantflow", "--version"], capture_output=True, text=True)
     eq((p.returncode, p.stdout.startswith("tenantflow ")), (0, True), "installed --version")
     p = subprocess.run([root + "/bin/tenantflow", "--help"], capture_output=True, text=True)
@@ -620,6 +624,8 @@ def make_install_and_uninstall_honour_prefix_and_destdir():
     check(migrations[0][:4] in p.stdout, f"status lists the migrations: {p.stdout}")
     make("uninstall", f"PREFIX={prefix}")
     check(not os.path.exists(prefix + "/bin/tenantflow"), "uninstalled")
+    check(not os.path.exists(prefix + "/etc/tenantflow/tenantflow.env"),
+          "an env file nobody edited goes with uninstall")
 
 
 def metric_value(text, name):
