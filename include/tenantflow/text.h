@@ -11,6 +11,9 @@
 #include "tenantflow/alloc.h"
 #include "tenantflow/problem.h"
 
+/* True when the n bytes at s are well-formed UTF-8 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF). */
+bool tf_utf8_valid(const char *s, size_t n);
 /* Number of Unicode code points in valid UTF-8 s. */
 size_t tf_utf8_length(const char *s);
 /* True when s has no Unicode Cc control character (tab and newline count). */

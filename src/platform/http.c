@@ -41,6 +41,7 @@
 #include "tenantflow/log.h"
 #include "tenantflow/metrics.h"
 #include "tenantflow/ratelimit.h"
+#include "tenantflow/text.h"
 #include "tenantflow/tls.h"
 #include "tenantflow/token.h"
 #include "tenantflow/tokencache.h"
@@ -398,12 +399,20 @@ static enum MHD_Result check_query(void *cls, enum MHD_ValueKind kind, const cha
 {
     (void)kind;
     struct query_check *q = cls;
+    if (!tf_utf8_valid(key, strlen(key))) {
+        tf_problem_bad_param(&q->req->pb, "(name)", "a parameter name is not valid UTF-8");
+        return MHD_YES;
+    }
     if (!listed(q->allowed, key)) {
         tf_problem_bad_param(&q->req->pb, key, "unknown query parameter");
         return MHD_YES;
     }
     if (!value) {
         tf_problem_bad_param(&q->req->pb, key, "needs a value (name=value)");
+        return MHD_YES;
+    }
+    if (!tf_utf8_valid(value, strlen(value))) {
+        tf_problem_bad_param(&q->req->pb, key, "must be valid UTF-8");
         return MHD_YES;
     }
     /* A parameter given twice is ambiguous: refuse rather than guess. */
@@ -600,6 +609,11 @@ static void check_head(tf_req *req, const char *url)
         tf_problem_set(&req->pb, TF_PB_BAD_REQUEST, "Conflicting Content-Length, "
                                                     "Transfer-Encoding, Authorization or Host "
                                                     "headers.");
+        return;
+    }
+    /* Path parameters reach SQL as text, which must be UTF-8. */
+    if (!tf_utf8_valid(url, strlen(url))) {
+        tf_problem_set(&req->pb, TF_PB_BAD_REQUEST, "The path is not valid UTF-8.");
         return;
     }
     /* HEAD is GET without a body; libmicrohttpd drops the body. */

@@ -1,6 +1,7 @@
 /*
- * Human-text checks. Input here has already passed the strict JSON parser, so
- * it is valid UTF-8; these functions only count and classify code points.
+ * Human-text checks. Text from a JSON body has already passed the strict
+ * parser, and query values and paths pass tf_utf8_valid before any handler
+ * sees them, so the other functions only count and classify code points.
  *
  * tf_parse_rfc3339 is the one RFC 3339 parser of the server (item filters,
  * audit filters, API key expiry): what it accepts goes to PostgreSQL as
@@ -10,6 +11,28 @@
 #include "tenantflow/text.h"
 
 #include <string.h>
+
+bool tf_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                               : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!len || len > n - i)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((u[i + k] & 0xC0) != 0x80)
+                return false;
+        /* The second byte's range rules out overlongs, surrogates and > U+10FFFF. */
+        unsigned c1 = len > 1 ? u[i + 1] : 0;
+        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
+            (c == 0xF4 && c1 > 0x8F))
+            return false;
+        i += len;
+    }
+    return true;
+}
 
 size_t tf_utf8_length(const char *s)
 {

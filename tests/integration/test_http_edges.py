@@ -1,10 +1,13 @@
 """Edge cases found by trying to break the server: framing, encoded NULs,
 query parameters without values, entity-tag comparison, HEAD, and tenant
 changes by the operator."""
+import json
+import re
 import socket
 import time
 
-from harness import PURCHASE_ORDER, Tenant, check, eq, operator_token, problem, server, test
+from harness import (PURCHASE_ORDER, Tenant, check, cli, eq, operator_token, problem, server,
+                     test)
 
 
 @test
@@ -126,6 +129,46 @@ def two_authorization_headers_are_refused():
                      t.token.encode() + b"\r\nAuthorization: Bearer nonsense\r\n"
                      b"Connection: close\r\n\r\n")
     check(resp.startswith(b"HTTP/1.1 400"), f"refused: {resp[:60]!r}")
+
+
+# Bytes that are not UTF-8: a stray continuation byte, an overlong "/", a
+# UTF-16 surrogate, a code point above U+10FFFF, a truncated sequence.
+NOT_UTF8 = ("%FF", "%C0%AF", "%ED%A0%80", "%F4%90%80%80", "%E2%82")
+
+
+@test
+def query_values_and_paths_that_are_not_utf8_are_400_everywhere():
+    """Driven by the route table: every query parameter of every route and
+    every path parameter, given bytes that are not UTF-8, is a 400 problem
+    (they used to reach PostgreSQL as text and come back as 500)."""
+    t = Tenant()
+    op = operator_token()
+    routes = json.loads(cli("routes").stdout)
+    checked = 0
+    for r in routes:
+        if r["permission"] == "public" or r["method"] != "GET":
+            continue
+        token = op if r["permission"] == "operator" else t.token
+        base = re.sub(r"\{[^}]+\}", "x", r["path"])
+        for name in (r["query"] or "").split(","):
+            if not name:
+                continue
+            for bad in NOT_UTF8:
+                resp = t.srv.request("GET", f"{base}?{name}={bad}", token=token)
+                p = problem(resp, 400, "bad-request")
+                eq(p["errors"][0]["parameter"], name, f"{r['path']}?{name}={bad}")
+                checked += 1
+        for bad in NOT_UTF8[:2]:
+            if "{" in r["path"]:
+                path = re.sub(r"\{[^}]+\}", bad, r["path"], count=1)
+                p = problem(t.srv.request("GET", path, token=token), 400, "bad-request")
+                check("UTF-8" in p["detail"], f"{path}: {p}")
+                checked += 1
+        resp = t.srv.request("GET", f"{base}?{NOT_UTF8[0]}=1", token=token)
+        problem(resp, 400, "bad-request")
+    check(checked > 150, f"covered the route table ({checked} requests)")
+    # Valid UTF-8 beyond ASCII is just text.
+    eq(t.req("GET", "/v1/audit?actor=%C3%A9t%C3%A9").status, 200, "UTF-8 filter")
 
 
 @test

@@ -9,6 +9,7 @@
 #include "tenantflow/docs.h"
 #include "tenantflow/http.h"
 #include "tenantflow/problem.h"
+#include "tenantflow/text.h"
 #include "tenantflow/tokencache.h"
 
 static int deferred_calls;
@@ -230,6 +231,41 @@ START_TEST(accept_negotiation)
 }
 END_TEST
 
+START_TEST(utf8_validation)
+{
+    static const struct {
+        const char *s;
+        size_t n;
+        bool ok;
+    } cases[] = {
+        {"", 0, true},
+        {"plain ascii", 11, true},
+        {"\xC3\xA9t\xC3\xA9", 6, true},           /* été */
+        {"\xE2\x82\xAC", 3, true},                 /* U+20AC */
+        {"\xF0\x9F\x98\x80", 4, true},             /* U+1F600 */
+        {"\xF4\x8F\xBF\xBF", 4, true},             /* U+10FFFF */
+        {"\xED\x9F\xBF", 3, true},                 /* U+D7FF */
+        {"\xEE\x80\x80", 3, true},                 /* U+E000 */
+        {"\xFF", 1, false},
+        {"\x80", 1, false},                       /* lone continuation */
+        {"\xC0\xAF", 2, false},                   /* overlong '/' */
+        {"\xC1\xBF", 2, false},                   /* overlong */
+        {"\xE0\x9F\xBF", 3, false},               /* overlong 3-byte */
+        {"\xF0\x8F\xBF\xBF", 4, false},           /* overlong 4-byte */
+        {"\xED\xA0\x80", 3, false},               /* surrogate U+D800 */
+        {"\xED\xBF\xBF", 3, false},               /* surrogate U+DFFF */
+        {"\xF4\x90\x80\x80", 4, false},           /* U+110000 */
+        {"\xF5\x80\x80\x80", 4, false},
+        {"\xE2\x82", 2, false},                   /* truncated */
+        {"\xE2\x82\xAC", 2, false},               /* cut by the length */
+        {"a\xC3", 2, false},
+        {"\xC3\x28", 2, false},                   /* bad continuation */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        ck_assert_msg(tf_utf8_valid(cases[i].s, cases[i].n) == cases[i].ok, "case %zu", i);
+}
+END_TEST
+
 Suite *alloc_suite(void)
 {
     Suite *s = suite_create("alloc");
@@ -258,6 +294,7 @@ Suite *router_suite(void)
     tcase_add_test(tc, permissions_and_wildcards);
     tcase_add_test(tc, embedded_documents_are_present);
     tcase_add_test(tc, accept_negotiation);
+    tcase_add_test(tc, utf8_validation);
     suite_add_tcase(s, tc);
     return s;
 }
