@@ -2,7 +2,7 @@
 
   bench_parse.py wrk FILE         -> "rps|p50_ms|p99_ms|non2xx"
   bench_parse.py pgbench FILE LOG... -> "tps|p50_ms|p99_ms" (LOG: its -l files)
-  bench_parse.py table HZ DURATION RSS_IDLE RSS_LOAD RSS_1000 ROW...
+  bench_parse.py table HZ DURATION RSS_IDLE RSS_LOAD RSS_1000 ROW...  (see table())
 """
 import os
 import re
@@ -36,25 +36,49 @@ def pgbench(path, *logs):
 
 
 def table(hz, duration, rss_idle, rss_load, rss_idle_conns, *rows):
+    """ROWs: "R|scenario|conns|rps|p50|p99|non2xx|pgbench_tps|cpu_ticks", one
+    per round, and "Y|scenario|conns|tps|p50|p99", pgbench with as many
+    clients as wrk has connections. Each figure is the median over the rounds;
+    the ratio is the median of the rounds' own ratios, with their range."""
     hz, duration = int(hz), float(duration)
-    print("| scenario | conns | req/s | p50 ms | p99 ms | non-2xx | pgbench tps | ratio |"
-          " server CPU µs/req | pgbench p50 ms | pgbench p99 ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rounds, yard = {}, {}
     for row in rows:
-        (name, conns, rps, p50, p99, bad, tps, _p50, _p99, _tps, pg50, pg99,
-         ticks) = row.split("|")
-        rps, tps = float(rps), float(tps)
-        ratio = f"{rps / tps:.2f}" if tps else "n/a"
-        cpu = f"{int(ticks) / hz / (rps * duration) * 1e6:.0f}" if rps else "n/a"
-        print(f"| {name} | {conns} | {rps:.0f} | {p50} | {p99} | {bad} | {tps:.0f} | {ratio} |"
-              f" {cpu} | {pg50} | {pg99} |")
+        f = row.split("|")
+        if f[0] == "R":
+            rounds.setdefault((f[1], f[2]), []).append(f[3:])
+        else:
+            yard[(f[1], f[2])] = f[4:6]
+    print("| scenario | conns | req/s | p50 ms | p99 ms | non-2xx | pgbench tps | ratio |"
+          " ratio range | server CPU µs/req | pgbench p50 ms | pgbench p99 ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (name, conns), rs in rounds.items():
+        rps = [float(r[0]) for r in rs]
+        tps = [float(r[4]) for r in rs]
+        ratios = [a / b for a, b in zip(rps, tps) if b]
+        cpus = [int(r[5]) / hz / (a * duration) * 1e6 for r, a in zip(rs, rps) if a]
+        bad = sum(int(r[3]) for r in rs)
+        pg50, pg99 = yard.get((name, conns), ["n/a", "n/a"])
+        span = f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "n/a"
+        print(f"| {name} | {conns} | {median(rps):.0f} | {median(float(r[1]) for r in rs):.2f} |"
+              f" {median(float(r[2]) for r in rs):.2f} | {bad} | {median(tps):.0f} |"
+              f" {median(ratios):.2f} | {span} | {median(cpus):.0f} | {pg50} | {pg99} |")
+    n = max((len(rs) for rs in rounds.values()), default=0)
     print()
-    print("pgbench tps: with as many connections as the server's pool; pgbench p50/p99: "
-          "the same SQL from as many pgbench clients as wrk has connections.")
+    print(f"Medians over {n} rounds; in each round pgbench ran with as many connections as the"
+          " server's pool, just before wrk. pgbench p50/p99: the same SQL from as many pgbench"
+          " clients as wrk has connections.")
     print()
     print(f"Resident memory: idle {int(rss_idle) / 1024:.1f} MB, under load "
           f"{int(rss_load) / 1024:.1f} MB, with 1,000 idle keep-alive connections "
           f"{int(rss_idle_conns) / 1024:.1f} MB.")
+
+
+def median(values):
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
 if __name__ == "__main__":
