@@ -10,6 +10,14 @@ tenant, user and item ids are swapped for other sampled ones (and, for
 create, a fresh item id per transaction). pgbench therefore runs exactly
 the server's statements, one round trip each.
 
+Two things must not make pgbench slower than the server would be on the
+same work: the clock and the items. A timestamp the server passed (the
+transaction's now(), for the report fact) becomes now() again, or the
+replayed fact falls behind the report watermark an hour later and takes
+the late-fact path; and there are as many variants as pgbench accepts, so
+that its 8 clients seldom queue on one item's row lock (wrk draws from
+5,000 items).
+
 usage: bench_capture.py SERVER_LOG DIR SAMPLE_JSON
 """
 import json
@@ -18,7 +26,8 @@ import re
 import sys
 
 LOG, DIR, SAMPLE = sys.argv[1:4]
-VARIANTS = 20
+VARIANTS = 100  # pgbench takes at most 128 scripts
+STAMP = re.compile(r"'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?\+00'")
 LINE = re.compile(r"^\S+ \S+ \S+ \[(\d+)\] (\w+):  (.*)$")
 
 entries = []  # (pid, kind, text)
@@ -60,7 +69,7 @@ def request_sql(rid):
                  if any(f"'{rid}'" == v for v in ps.values()))
     begin = max(i for i in range(start) if stmts[i][0].strip() == "BEGIN")
     end = next(i for i in range(start, len(stmts)) if stmts[i][0].strip() == "COMMIT")
-    return [inline(sql, ps) for sql, ps in stmts[begin:end + 1]]
+    return [STAMP.sub("now()", inline(sql, ps)) for sql, ps in stmts[begin:end + 1]]
 
 
 sample = json.load(open(SAMPLE))  # {"captured": {...}, "others": [{tenant,user,item}, ...]}
