@@ -17,6 +17,7 @@ DURATION=${BENCH_DURATION:-8}
 # Each scenario is measured in ROUNDS rounds (pgbench, then wrk at 32 and 64
 # connections, back to back); the table shows medians over the rounds.
 ROUNDS=${BENCH_ROUNDS:-3}
+[ "$DURATION" -ge 5 ] || { echo "BENCH_DURATION must be 5 seconds or more" >&2; exit 2; }
 # BENCH_SCENARIOS="get list" runs a subset (for working on one of them).
 SCENARIOS=${BENCH_SCENARIOS:-get list create transition}
 BIN=${BENCH_BIN:-$PWD/build/tenantflow}  # BENCH_BIN: another build, for A/B runs
@@ -103,6 +104,16 @@ start_server
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+# PostgreSQL's CPU: the postmaster's own and its reaped children's (a
+# backend that has exited), plus its live children's.
+pg_ticks() {
+    local pm
+    pm=$(head -n 1 "$tmp/data/postmaster.pid")
+    { awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat"
+      for c in $(cat "/proc/$pm/task/$pm/children"); do
+          awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || true
+      done; } | awk '{t += $1} END {print t}'
+}
 hz=$(getconf CLK_TCK)
 rss_idle=$(rss_kb)
 
@@ -113,7 +124,10 @@ run_wrk() { # NAME CONNECTIONS
     python3 scripts/bench_parse.py wrk "$tmp/wrk-$1-$2.txt"
 }
 # pgbench: transactions/s and latency percentiles (ms, from its per-transaction
-# log) for one scenario's SQL with CLIENTS connections of its own.
+# log) for one scenario's SQL with CLIENTS connections of its own, counted
+# from WARMUP seconds in to a second before the end; then the transactions
+# in that window and PostgreSQL's CPU ticks over it.
+WARMUP=2
 run_pgbench() { # NAME CLIENTS
     local bin
     bin=$(pg_bindir)
@@ -123,8 +137,16 @@ run_pgbench() { # NAME CLIENTS
     rm -f "$log".*
     # As the application role, so Row-Level Security costs pgbench what it costs us.
     "$bin/pgbench" -n -M prepared -c "$2" -j 2 -T "$DURATION" -l --log-prefix="$log" \
-        "${files[@]}" "$TENANTFLOW_DATABASE_URL" >"$tmp/pgbench-$1-$2.txt" 2>&1 || true
-    python3 scripts/bench_parse.py pgbench "$tmp/pgbench-$1-$2.txt" "$log".*
+        "${files[@]}" "$TENANTFLOW_DATABASE_URL" >"$tmp/pgbench-$1-$2.txt" 2>&1 &
+    local pid=$!
+    sleep "$WARMUP"
+    local from ticks
+    from=$(date +%s.%N) ticks=$(pg_ticks)
+    sleep $((DURATION - WARMUP - 1))
+    local to
+    to=$(date +%s.%N) ticks=$(($(pg_ticks) - ticks))
+    wait "$pid" || true
+    echo "$(python3 scripts/bench_parse.py pgbench "$from" "$to" "$log".*)|$ticks"
 }
 
 # Lets the background jobs (feed sequencer, audit sealer) finish what the
@@ -154,12 +176,13 @@ rss_load=0
 for s in $SCENARIOS; do
     for round in $(seq "$ROUNDS"); do
         settle
-        pg=$(run_pgbench "$s" "$TENANTFLOW_DB_POOL_SIZE")
+        pg=$(run_pgbench "$s" "$TENANTFLOW_DB_POOL_SIZE")  # tps|p50|p99|transactions|ticks
+        IFS='|' read -r pg_tps _ _ pg_txns pg_cpu <<<"$pg"
         for c in 32 64; do
-            before=$(cpu_ticks)
+            before=$(cpu_ticks) pg_before=$(pg_ticks)
             w=$(run_wrk "$s" "$c")
             after=$(cpu_ticks)
-            rows+=("R|$s|$c|$w|${pg%%|*}|$((after - before))")
+            rows+=("R|$s|$c|$w|$pg_tps|$((after - before))|$(($(pg_ticks) - pg_before))|$pg_cpu|$pg_txns")
             r=$(rss_kb); [ "$r" -gt "$rss_load" ] && rss_load=$r
         done
     done

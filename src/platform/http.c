@@ -1157,6 +1157,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_reply(req);
 }
 
+/* The access log line: one JSON object per finished request. */
+static void log_request(tf_req *req, double ms, enum MHD_RequestTerminationCode toe)
+{
+    json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "request_id", req->request_id,
+                          "method", req->method, "route",
+                          req->matched ? req->match.route->path : "-", "status", req->status,
+                          "ms", ms, "client_ip", req->client_ip, "actor", tf_req_actor(req));
+    if (f && req->principal.tenant_id)
+        json_object_set_new(f, "tenant_id", json_string(req->principal.tenant_id));
+    if (f && req->db_round_trips)
+        json_object_set_new(f, "db_round_trips", json_integer(req->db_round_trips));
+    if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        json_object_set_new(f, "aborted", json_true());
+    tf_log_json(TF_LOG_INFO, "request", f);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1170,17 +1186,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **ctx,
     clock_gettime(CLOCK_MONOTONIC, &now);
     double ms = (double)(now.tv_sec - req->started.tv_sec) * 1e3 +
                 (double)(now.tv_nsec - req->started.tv_nsec) / 1e6;
-    json_t *f = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:s}", "request_id", req->request_id,
-                          "method", req->method, "route",
-                          req->matched ? req->match.route->path : "-", "status", req->status,
-                          "ms", ms, "client_ip", req->client_ip, "actor", tf_req_actor(req));
-    if (f && req->principal.tenant_id)
-        json_object_set_new(f, "tenant_id", json_string(req->principal.tenant_id));
-    if (f && req->db_round_trips)
-        json_object_set_new(f, "db_round_trips", json_integer(req->db_round_trips));
-    if (f && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
-        json_object_set_new(f, "aborted", json_true());
-    tf_log_json(TF_LOG_INFO, "request", f);
+    if (tf_log_enabled(TF_LOG_INFO))
+        log_request(req, ms, toe);
     if (req->status)
         tf_metrics_observe_request(req->method, req->matched ? req->match.route->path : NULL,
                                    req->status, ms / 1e3);

@@ -19,9 +19,14 @@ void tf_log_set_level(tf_log_level level)
     min_level = level;
 }
 
+bool tf_log_enabled(tf_log_level level)
+{
+    return level >= min_level;
+}
+
 void tf_log_json(tf_log_level level, const char *msg, json_t *fields)
 {
-    if (level < min_level) {
+    if (!tf_log_enabled(level)) {
         json_decref(fields);
         return;
     }
