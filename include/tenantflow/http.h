@@ -125,6 +125,23 @@ tf_origin tf_req_origin(tf_req *req);
 /* The server's pool, for TF_PUBLIC handlers that open their own transactions. */
 tf_pool *tf_req_pool(tf_req *req);
 
+/* Conditional requests on a resource whose ETag is its version in quotes.
+ * tf_etag_match: 1 when the If-Match / If-None-Match value header lists that
+ * ETag ("*" lists every one), 0 when it does not (or header is NULL), -1 when
+ * it is not a list of entity tags. weak: If-None-Match's weak comparison,
+ * where W/"3" matches; If-Match compares strongly. */
+int tf_etag_match(const char *header, long long version, bool weak);
+/* If-Match: true to go on; false with 412 ("The <noun> has changed") or 400
+ * set. */
+bool tf_req_if_match(tf_req *req, long long version, const char *noun) TF_MUST_CHECK;
+/* Only whether If-Match is well formed (false with 400 set), for a handler
+ * that learns the version later. */
+bool tf_req_if_match_valid(tf_req *req);
+/* If-None-Match on a read: true when it has answered (304 with the ETag, or
+ * 400 for a malformed header) and the handler must stop. */
+bool tf_req_not_modified(tf_req *req, long long version);
+void tf_reply_etag(tf_req *req, long long version);
+
 /* Responses. The body reference is stolen. */
 void tf_reply_json(tf_req *req, int status, json_t *body);
 void tf_reply_text(tf_req *req, int status, const char *content_type, const char *body,

@@ -289,7 +289,8 @@ def duration_seeds():
 
 def etag_seeds():
     s = {"one": '"1"', "weak": 'W/"1"', "list": '"1", "2" ,"7"', "star": "*", "spaces": ' , "42" ,',
-         "empty": "", "unquoted": "1", "big": '"1234567890123"', "commas": ",,,"}
+         "empty": "", "unquoted": "1", "big": '"1234567890123"', "commas": ",,,",
+         "tabs": '\t"7"\t,\tW/"42"', "inner-quote": '"1"2"', "half": '"1', "weak-bare": "W/1"}
     for name, data in s.items():
         write("etag", name, data)
 

@@ -72,6 +72,53 @@ def if_match_is_strong_and_if_none_match_weak():
 
 
 @test
+def a_malformed_if_match_is_400_and_changes_nothing():
+    t = Tenant()
+    t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+    item = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "x",
+                                       "attributes": {"amount": 1, "vendor": "v"}}).json
+    path = f"/v1/items/{item['id']}"
+    for bad in ("1", '"1', 'W/1', '"1" "2"', 'x, "1"'):
+        p = problem(t.req("PATCH", path, {"title": "changed"},
+                          headers={"Content-Type": "application/merge-patch+json",
+                                   "If-Match": bad}), 400, "bad-request")
+        check("If-Match" in p["detail"], f"detail names the header: {p}")
+        problem(t.req("POST", path + "/transitions", {"transition": "submit"},
+                      headers={"If-Match": bad}), 400, "bad-request")
+        problem(t.req("GET", path, headers={"If-None-Match": bad}), 400, "bad-request")
+    now = t.req("GET", path).json
+    eq((now["title"], now["state"], now["version"]), ("x", "draft", 1), "nothing changed")
+    # Empty list members are allowed; so is *.
+    eq(t.req("GET", path, headers={"If-None-Match": '"9", , "1"'}).status, 304, "list with gap")
+    eq(t.req("GET", path, headers={"If-None-Match": "*"}).status, 304, "*")
+
+
+@test
+def tenant_admin_honours_if_match_and_if_none_match():
+    srv = server()
+    t = Tenant(srv)
+    op = operator_token()
+    path = f"/v1/admin/tenants/{t.id}"
+    r = srv.request("GET", path, token=op)
+    eq(r.status, 200, "get tenant")
+    version = r.json["version"]
+    eq(r.header("ETag"), f'"{version}"', "ETag")
+    r = srv.request("GET", path, token=op, headers={"If-None-Match": f'"{version}"'})
+    eq((r.status, r.header("ETag")), (304, f'"{version}"'), "304 with the ETag")
+    p = problem(srv.request("PATCH", path, token=op, body={"name": "Stale"},
+                            headers={"If-Match": f'"{version + 7}"'}), 412,
+                "precondition-failed")
+    check(f"version is {version}" in p["detail"], f"detail names the version: {p}")
+    problem(srv.request("PATCH", path, token=op, body={"name": "Bad"},
+                        headers={"If-Match": "3"}), 400, "bad-request")
+    eq(srv.request("GET", path, token=op).json["name"], "Tenant " + t.slug, "nothing changed")
+    r = srv.request("PATCH", path, token=op, body={"name": "Fresh"},
+                    headers={"If-Match": f'"{version}"'})
+    eq((r.status, r.json["name"], r.json["version"]), (200, "Fresh", version + 1), "current")
+    eq(r.header("ETag"), f'"{version + 1}"', "new ETag")
+
+
+@test
 def head_is_get_without_body():
     srv = server()
     r = srv.request("HEAD", "/healthz")

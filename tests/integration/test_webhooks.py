@@ -200,6 +200,43 @@ def gives_up_after_ten_attempts_and_410_disables():
     rec.close()
 
 
+def pending(hook):
+    return int(psql(f"SELECT count(*) FROM events.messages WHERE webhook_id = '{hook['id']}'"
+                    " AND status = 'pending'").strip())
+
+
+@test
+def a_deleted_or_disabled_webhook_leaves_nothing_pending():
+    # 500 for everything but "gone" (410): with real back-off the refused
+    # messages wait 5 s for their next attempt, so they are pending when
+    # the webhook goes.
+    rec = Receiver(lambda n, ev: (410, {}) if ev["data"]["title"] == "gone" else (500, {}))
+    with own_server(TENANTFLOW_WEBHOOK_RETRY_SCALE="1") as srv:
+        t = Tenant(srv)
+        eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+        deleted = subscribe(t, rec.url, ["item.created"])
+        item(t, "a")
+        item(t, "b")
+        rec.wait(lambda c: len(c) >= 2, what="two refused deliveries")
+        eq(pending(deleted), 2, "refused messages wait for their retry")
+        eq(t.req("DELETE", f"/v1/webhooks/{deleted['id']}").status, 204, "delete")
+        eq(pending(deleted), 0, "a deleted webhook's messages are failed with it")
+
+        disabled = subscribe(t, rec.url, ["item.created"])
+        item(t, "c")
+        rec.wait(lambda c: len(c) >= 3, what="the third refused delivery")
+        eq(pending(disabled), 1, "refused message pending")
+        item(t, "gone")
+        rec.wait(lambda c: any(x["status"] == 410 for x in c), what="the 410")
+        deadline = time.time() + 10
+        while pending(disabled) and time.time() < deadline:
+            time.sleep(0.05)
+        listed = {w["id"]: w for w in t.req("GET", "/v1/webhooks").json["data"]}
+        eq(listed[disabled["id"]]["status"], "disabled", "410 disables")
+        eq(pending(disabled), 0, "a disabled webhook's messages are failed with it")
+    rec.close()
+
+
 @test
 def each_event_arrives_after_kill_9_and_restart():
     rec = Receiver(delay=0.03)

@@ -183,26 +183,10 @@ void access_reply_page(tf_req *req, const char *endpoint, const PGresult *r, int
     tf_reply_page(req, r, col, limit, scope_of(req, endpoint), "a", key_col);
 }
 
-bool access_if_match(tf_req *req, long long version)
-{
-    const char *h = tf_req_header(req, "If-Match");
-    if (!h || strcmp(h, "*") == 0)
-        return true;
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%lld\"", version);
-    if (strstr(h, etag))
-        return true;
-    tf_problem_set(tf_req_problem(req), TF_PB_PRECONDITION_FAILED,
-                   "The resource has changed; its current version is %lld.", version);
-    return false;
-}
-
 void access_reply_row(tf_req *req, int status, const char *json_text, long long version,
                       const char *location)
 {
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%lld\"", version);
-    tf_reply_header(req, "ETag", etag);
+    tf_reply_etag(req, version);
     if (location)
         tf_reply_header(req, "Location", location);
     tf_reply_text(req, status, "application/json; charset=utf-8", json_text, strlen(json_text));

@@ -62,8 +62,6 @@ bool access_page_start(tf_req *req, const char *endpoint, int *limit, const char
  * where the cursor holds column key_col of the last row when there are more. */
 void access_reply_page(tf_req *req, const char *endpoint, const PGresult *r, int limit, int col,
                        int key_col);
-/* If-Match against the current version: 412 when stale. */
-bool access_if_match(tf_req *req, long long version) TF_MUST_CHECK;
 /* Replies with a JSON row (text) and its ETag; 201 adds Location. */
 void access_reply_row(tf_req *req, int status, const char *json_text, long long version,
                       const char *location);

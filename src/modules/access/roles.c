@@ -247,7 +247,7 @@ void access_patch_role(tf_req *req)
     if (!check_role_body(req, body, &perms, &n, &literal))
         return;
     PGresult *old = lock_target(req, id, "change this role");
-    if (!old || !access_if_match(req, tf_val_int(old, 0, 0)) ||
+    if (!old || !tf_req_if_match(req, tf_val_int(old, 0, 0), "role") ||
         !access_caller_holds(req, perms, n, "give this role these permissions"))
         return;
     const char *old_name = tf_val(old, 0, 1);
@@ -308,7 +308,7 @@ void access_delete_role(tf_req *req)
     if (!id)
         return;
     PGresult *old = lock_target(req, id, "delete this role");
-    if (!old || !access_if_match(req, tf_val_int(old, 0, 0)))
+    if (!old || !tf_req_if_match(req, tf_val_int(old, 0, 0), "role"))
         return;
     if (tf_val_bool(old, 0, 3)) {
         tf_problem_set(p, TF_PB_CONFLICT, "Built-in roles cannot be deleted.");

@@ -158,15 +158,8 @@ void access_get_user(tf_req *req)
                                  tf_req_problem(req));
     if (!r)
         return;
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%s\"", tf_val(r, 0, 1));
-    const char *inm = tf_req_header(req, "If-None-Match");
-    if (inm && (strcmp(inm, "*") == 0 || strstr(inm, etag))) {
-        tf_reply_header(req, "ETag", etag);
-        tf_reply_text(req, 304, NULL, "", 0);
-        return;
-    }
-    access_reply_row(req, 200, tf_val(r, 0, 0), tf_val_int(r, 0, 1), NULL);
+    if (!tf_req_not_modified(req, tf_val_int(r, 0, 1)))
+        access_reply_row(req, 200, tf_val(r, 0, 0), tf_val_int(r, 0, 1), NULL);
 }
 
 /* The user as it is now, locked: version, name, status, its effective
@@ -234,7 +227,7 @@ void access_patch_user(tf_req *req)
     if (tf_failed(p))
         return;
     PGresult *old = lock_target(req, id, "change this user");
-    if (!old || !access_if_match(req, tf_val_int(old, 0, 0)))
+    if (!old || !tf_req_if_match(req, tf_val_int(old, 0, 0), "user"))
         return;
     char *hash = NULL;
     if (password && !(hash = hash_password(password, p)))
@@ -288,7 +281,7 @@ void access_put_user_roles(tf_req *req)
     if (!body)
         return;
     PGresult *old = lock_target(req, id, "change this user's roles");
-    if (!old || !access_if_match(req, tf_val_int(old, 0, 0)))
+    if (!old || !tf_req_if_match(req, tf_val_int(old, 0, 0), "user"))
         return;
     access_roleset rs;
     if (!access_resolve_roles(req, json_object_get(body, "roles"), "/roles", &rs) ||

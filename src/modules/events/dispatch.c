@@ -100,10 +100,14 @@ static tf_stmt record_attempt = TF_STMT(
     "   $6, $7::integer)),"
     " m AS (UPDATE events.messages SET attempts = $4::integer, status = $8,"
     "   next_attempt_at = now() + ($9::bigint * interval '1 millisecond')"
-    " WHERE tenant_id = platform.current_tenant() AND id = $2::uuid AND status = 'pending')"
-    " UPDATE events.webhooks SET status = 'disabled', disabled_reason = $10"
-    " WHERE tenant_id = platform.current_tenant() AND id = $1::uuid AND status = 'active'"
-    " AND $10::text IS NOT NULL", 10);
+    " WHERE tenant_id = platform.current_tenant() AND id = $2::uuid AND status = 'pending'),"
+    " d AS (UPDATE events.webhooks SET status = 'disabled', disabled_reason = $10"
+    "   WHERE tenant_id = platform.current_tenant() AND id = $1::uuid AND status = 'active'"
+    "   AND $10::text IS NOT NULL RETURNING id)"
+    /* A disabled webhook is never enabled again: what it still had to send fails. */
+    " UPDATE events.messages SET status = 'failed'"
+    " WHERE tenant_id = platform.current_tenant() AND webhook_id IN (SELECT id FROM d)"
+    "   AND status = 'pending' AND id <> $2::uuid", 10);
 
 struct message {
     char *tenant, *id, *webhook, *event, *url, *box, *key_id, *body;

@@ -215,10 +215,16 @@ void webhooks_deliveries(tf_req *req)
         list(req, &list_attempts, "deliveries", id);
 }
 
+/* What the webhook still had to send is failed with it: nothing would ever
+ * deliver it, and a pending message holds its event back from the purge. */
 static tf_stmt delete_hook = TF_STMT(
-    "UPDATE events.webhooks w SET status = 'deleted'"
-    " WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid AND w.status <> 'deleted'"
-    " RETURNING w.url, to_jsonb(w.event_types)::text", 1);
+    "WITH w AS (UPDATE events.webhooks w SET status = 'deleted'"
+    "   WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid"
+    "   AND w.status <> 'deleted' RETURNING w.id, w.url, w.event_types),"
+    " m AS (UPDATE events.messages SET status = 'failed'"
+    "   WHERE tenant_id = platform.current_tenant() AND webhook_id IN (SELECT id FROM w)"
+    "   AND status = 'pending')"
+    " SELECT w.url, to_jsonb(w.event_types)::text FROM w", 1);
 
 void webhooks_delete(tf_req *req)
 {

@@ -35,9 +35,7 @@ static json_t *tenant_json(const PGresult *r, int row)
 
 static void reply_tenant(tf_req *req, int status, const PGresult *r)
 {
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%s\"", tf_val(r, 0, 4));
-    tf_reply_header(req, "ETag", etag);
+    tf_reply_etag(req, tf_val_int(r, 0, 4));
     if (status == 201) {
         char loc[96];
         snprintf(loc, sizeof loc, "/v1/admin/tenants/%s", tf_val(r, 0, 0));
@@ -184,12 +182,14 @@ static void get_tenant(tf_req *req)
         return;
     PGresult *r = tf_tx_exec_one(tf_req_tx(req), &get_stmt, NULL, "No such tenant.",
                                  tf_req_problem(req));
-    if (r)
+    if (r && !tf_req_not_modified(req, tf_val_int(r, 0, 4)))
         reply_tenant(req, 200, r);
 }
 
 /* The old values come from a locked sub-select joined into the UPDATE, so
  * they are read before the row changes. */
+static tf_stmt lock_stmt = TF_STMT(
+    "SELECT version FROM tenancy.tenants WHERE id = platform.current_tenant() FOR UPDATE", 0);
 static tf_stmt update_stmt = TF_STMT(
     "UPDATE tenancy.tenants t SET name = coalesce($1, t.name), status = coalesce($2, t.status),"
     " version = t.version + 1, updated_at = now()"
@@ -218,8 +218,13 @@ static void update_tenant(tf_req *req)
     if (tf_failed(p))
         return;
     const char *id;
-    if (!bind_path_tenant(req, &id))
+    if (!tf_req_if_match_valid(req) || !bind_path_tenant(req, &id))
         return;
+    if (tf_req_header(req, "If-Match")) { /* checked on the locked row */
+        PGresult *v = tf_tx_exec_one(tf_req_tx(req), &lock_stmt, NULL, "No such tenant.", p);
+        if (!v || !tf_req_if_match(req, tf_val_int(v, 0, 0), "tenant"))
+            return;
+    }
     const char *params[] = {name, status};
     PGresult *r = tf_tx_exec_one(tf_req_tx(req), &update_stmt, params, "No such tenant.", p);
     if (!r)

@@ -68,10 +68,6 @@ typedef enum { WF_FIRED, WF_SKIPPED, WF_FAILED } wf_fire_result;
  * expected_state no longer holds; WF_FAILED with p set. */
 wf_fire_result wf_fire_transition(tf_tx *tx, const wf_fire *f, PGresult **out, tf_problem *p)
     TF_MUST_CHECK;
-/* True when an If-Match header (or its absence, or "*") admits version. */
-/* True when a comma-separated entity-tag list names etag exactly. */
-bool wf_etag_in_list(const char *list, const char *etag);
-bool wf_if_match_ok(const char *header, long long version);
 /* Reply with an item row (WF_ITEM_JSON columns) and its ETag. */
 void wf_reply_item(tf_req *req, int status, const PGresult *r);
 /* The item id from the path, or NULL with a 404 set. */

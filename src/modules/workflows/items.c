@@ -20,9 +20,7 @@
 
 void wf_reply_item(tf_req *req, int status, const PGresult *r)
 {
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%s\"", tf_val(r, 0, 1));
-    tf_reply_header(req, "ETag", etag);
+    tf_reply_etag(req, tf_val_int(r, 0, 1));
     const char *body = tf_val(r, 0, 0);
     tf_reply_text(req, status, "application/json; charset=utf-8", body, strlen(body));
 }
@@ -182,19 +180,6 @@ static tf_stmt get_item = TF_STMT(
     "SELECT " WF_ITEM_JSON " FROM workflow.items i"
     " WHERE i.tenant_id = platform.current_tenant() AND i.id = $1", 1);
 
-/* True when an If-None-Match header lists the current ETag. */
-static bool etag_listed(const char *header, const char *etag)
-{
-    if (!header)
-        return false;
-    if (strcmp(header, "*") == 0)
-        return true;
-    /* If-None-Match uses the weak comparison: W/"1" matches "1". */
-    char weak[40];
-    snprintf(weak, sizeof weak, "W/%s", etag);
-    return wf_etag_in_list(header, etag) || wf_etag_in_list(header, weak);
-}
-
 /* GET: the item travels with BEGIN, the principal and COMMIT, one round
  * trip in all. */
 void wf_prefetch_item(tf_req *req, tf_tx_ctx *ctx)
@@ -224,14 +209,8 @@ void wf_get_item(tf_req *req)
                                  tf_req_problem(req));
     if (!r)
         return;
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%s\"", tf_val(r, 0, 1));
-    if (etag_listed(tf_req_header(req, "If-None-Match"), etag)) {
-        tf_reply_header(req, "ETag", etag);
-        tf_reply_text(req, 304, NULL, "", 0);
-        return;
-    }
-    wf_reply_item(req, 200, r);
+    if (!tf_req_not_modified(req, tf_val_int(r, 0, 1)))
+        wf_reply_item(req, 200, r);
 }
 
 void wf_transition_item(tf_req *req)
@@ -252,6 +231,8 @@ void wf_transition_item(tf_req *req)
         tf_problem_invalid(p, "/comment", "must be at most 2000 characters");
         return;
     }
+    if (!tf_req_if_match_valid(req))
+        return;
     tf_origin o = tf_req_origin(req);
     wf_fire f = {
         .item_id = id,

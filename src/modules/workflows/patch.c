@@ -130,10 +130,6 @@ void wf_patch_item(tf_req *req)
     if (!r)
         return;
     long long version = tf_val_int(r, 0, 2);
-    if (!wf_if_match_ok(tf_req_header(req, "If-Match"), version)) {
-        tf_problem_set(p, TF_PB_PRECONDITION_FAILED,
-                       "The item has changed; its current version is %lld.", version);
-        return;
-    }
-    apply(req, id, body, r);
+    if (tf_req_if_match(req, version, "item"))
+        apply(req, id, body, r);
 }

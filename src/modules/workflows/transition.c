@@ -96,35 +96,6 @@ static json_t *allowed_from(const json_t *def, const char *state, const tf_princ
     return names;
 }
 
-bool wf_etag_in_list(const char *list, const char *etag)
-{
-    size_t n = strlen(etag);
-    for (const char *p = list; *p;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        while (len && p[len - 1] == ' ')
-            len--;
-        if (len == n && memcmp(p, etag, n) == 0)
-            return true;
-        if (!end)
-            break;
-        p = end + 1;
-    }
-    return false;
-}
-
-/* Strong comparison, as RFC 9110 requires for If-Match: W/"1" never matches. */
-bool wf_if_match_ok(const char *header, long long version)
-{
-    if (!header || strcmp(header, "*") == 0)
-        return true;
-    char etag[32];
-    snprintf(etag, sizeof etag, "\"%lld\"", version);
-    return wf_etag_in_list(header, etag);
-}
-
 /* Checks in the contract's order: 422 unknown, 409 not from here, 403, 412,
  * 422 guards. The system actor (pr NULL) needs no permission and is not held
  * by `requires` guards: an escalation must not wait for missing data. */
@@ -149,7 +120,7 @@ static bool check_transition(const wf_fire *f, const json_t *def, const json_t *
         tf_problem_set(p, TF_PB_FORBIDDEN, "Transition %s needs the permission %s.", name, perm);
         return false;
     }
-    if (!wf_if_match_ok(f->if_match, version)) {
+    if (f->if_match && tf_etag_match(f->if_match, version, false) != 1) {
         tf_problem_set(p, TF_PB_PRECONDITION_FAILED,
                        "The item has changed; its current version is %lld.", version);
         return false;
