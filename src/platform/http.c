@@ -107,6 +107,8 @@ struct tf_req {
     bool handed_over;     /* given to a worker; its reply is ready when resumed */
 };
 
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 static tf_resolver user_resolver, operator_resolver;
 static tf_prefetcher user_prefetcher;
 
@@ -1266,6 +1268,8 @@ tf_server *tf_server_start(const tf_server_config *cfg, const tf_server_deps *de
     struct MHD_OptionItem tls[] = {
         {cfg->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0,
          cfg->tls ? (void *)tf_tls_callback() : NULL},
+        /* GnuTLS's defaults with TLS 1.0 and 1.1 taken out (RFC 8996). */
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
     /* The queues and their workers exist before the first connection can. */
