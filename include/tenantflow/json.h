@@ -59,4 +59,14 @@ bool tf_json_check(const json_t *v, const char *at, const tf_json_field *fields,
 /* Convenience accessors that return NULL/default when absent or JSON null. */
 const char *tf_json_str(const json_t *obj, const char *key);
 
+/* Output. jansson prints every real with 17 significant digits, which turns
+ * 19.99 into 19.989999999999998 (the same double, but not the number the
+ * client sent, and not equal to it in PostgreSQL's jsonb). tf_json_flags
+ * adds the real precision for v: 15 digits when every real in v reads back
+ * the same from 15 (%g drops the trailing zeros, so 19.99 stays 19.99),
+ * else 17, which is exact for any double. tf_json_dumps is json_dumps with
+ * those flags. */
+size_t tf_json_flags(const json_t *v, size_t flags);
+char *tf_json_dumps(const json_t *v, size_t flags);
+
 #endif

@@ -227,7 +227,7 @@ void tf_reply_text(tf_req *req, int status, const char *content_type, const char
 
 void tf_reply_json(tf_req *req, int status, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *text = body ? tf_json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
         tf_problem_internal(&req->pb, "could not encode the response body");
@@ -256,7 +256,7 @@ static void reply_problem(tf_req *req)
         tf_log_json(p->kind == TF_PB_INTERNAL ? TF_LOG_ERROR : TF_LOG_WARN, "request failed", f);
     }
     json_t *body = tf_problem_body(p, req->path, req->request_id);
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = tf_json_dumps(body, JSON_COMPACT);
     json_decref(body);
     req->status = tf_problem_status(p);
     req->reply_type = "application/problem+json";
@@ -796,7 +796,7 @@ static void without_secret(tf_req *req, tf_idem_response *out)
 {
     json_t *body = out->body ? json_loadb(out->body, out->body_len, 0, NULL) : NULL;
     if (json_is_object(body) && json_object_del(body, "secret") == 0) {
-        char *text = json_dumps(body, JSON_COMPACT);
+        char *text = tf_json_dumps(body, JSON_COMPACT);
         if (text) {
             out->body = tf_arena_strdup(req->arena, text);
             out->body_len = strlen(text);

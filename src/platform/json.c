@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int tf_json_depth(const char *buf, size_t len, int limit)
@@ -180,4 +181,43 @@ bool tf_json_check(const json_t *v, const char *at, const tf_json_field *fields,
 const char *tf_json_str(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(obj, key));
+}
+
+/* Whether every real in v reads back the same from 15 significant digits. */
+static bool reals_fit_15(json_t *v)
+{
+    if (json_is_real(v)) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%.15g", json_real_value(v));
+        return strtod(buf, NULL) == json_real_value(v);
+    }
+    size_t i;
+    const char *key;
+    json_t *child;
+    if (json_is_object(v)) {
+        json_object_foreach(v, key, child)
+        {
+            if (!reals_fit_15(child))
+                return false;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, child)
+        {
+            if (!reals_fit_15(child))
+                return false;
+        }
+    }
+    return true;
+}
+
+size_t tf_json_flags(const json_t *v, size_t flags)
+{
+    /* jansson's iterators take a non-const value; they only read it. */
+    json_t *walk = (json_t *)(uintptr_t)v;
+    return flags | JSON_REAL_PRECISION(reals_fit_15(walk) ? 15 : 17);
+}
+
+char *tf_json_dumps(const json_t *v, size_t flags)
+{
+    return json_dumps(v, tf_json_flags(v, flags));
 }

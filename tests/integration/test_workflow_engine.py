@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import harness
 from harness import PURCHASE_ORDER, Server, Tenant, check, cli, eq, problem, psql, test
@@ -639,3 +640,69 @@ def create_and_transition_are_three_round_trips():
                 trips[kind].append(json.loads(line).get("db_round_trips"))
     eq(min(trips["create"]), 3, f"a create's round trips {trips['create']}")
     eq(min(trips["transition"]), 3, f"a transition's round trips {trips['transition']}")
+
+
+@test
+def decimals_come_back_as_they_were_sent():
+    t = po_tenant()
+    sent = {"price": 19.99, "rate": 0.3, "small": 1.5e-07, "large": 9.1e18, "qty": 3}
+    want = {k: Decimal(repr(v)) for k, v in sent.items()}
+
+    def attrs(text, *path):
+        doc = json.loads(text, parse_float=Decimal)
+        for key in path:
+            doc = doc[key]
+        return {k: doc[k] for k in sent}
+
+    r = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "decimals",
+                                    "attributes": dict(sent, amount=1, vendor="V")})
+    eq(r.status, 201, f"create {r}")
+    item = r.json["id"]
+    eq(attrs(r.body, "attributes"), want, "create response")
+    eq(attrs(t.req("GET", f"/v1/items/{item}").body, "attributes"), want, "GET")
+    eq(psql(f"SELECT attributes->>'price' FROM workflow.items WHERE id = '{item}'").strip(),
+       "19.99", "stored as sent")
+    listed = t.req("GET", qs(attributes=json.dumps({"price": 19.99})))
+    eq([i["id"] for i in listed.json["data"]], [item], "containment on a decimal")
+    eq(attrs(listed.body, "data", 0, "attributes"), want, "list")
+    # A patch of the title reads the stored attributes back and writes them again.
+    r = t.req("PATCH", f"/v1/items/{item}", {"title": "renamed"},
+              headers={"Content-Type": "application/merge-patch+json"})
+    eq(attrs(r.body, "attributes"), want, "after a patch")
+    deadline = time.time() + 10  # the feed numbers events a moment after they commit
+    while True:
+        feed = json.loads(t.req("GET", "/v1/events?limit=100").body, parse_float=Decimal)
+        mine = [e for e in feed["data"] if e["data"].get("id") == item]
+        if len(mine) == 2 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    eq([{k: e["data"]["attributes"][k] for k in sent} for e in mine], [want, want], "event data")
+    audit = json.loads(t.req("GET", f"/v1/audit?resource_id={item}").body,
+                       parse_float=Decimal)["data"]
+    created = [a for a in audit if a["action"] == "item.created"]
+    eq({k: created[0]["changes"]["after"]["attributes"][k] for k in sent}, want, "audit")
+    # One real that needs 17 digits: every real is written with 17, exactly.
+    r = t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "sum",
+                                    "attributes": {"sum": 0.1 + 0.2, "price": 19.99}})
+    doc = json.loads(r.body)["attributes"]
+    eq((doc["sum"], doc["price"]), (0.1 + 0.2, 19.99), "exact doubles")
+
+
+@test
+def numbers_beyond_64_bits_in_attributes_are_refused():
+    # PostgreSQL would give 1e20 back as 100000000000000000000, an integer
+    # nobody on the way (jansson included) reads as 64 bits.
+    t = po_tenant()
+    before = counts(t.id)
+    for attrs, at in (({"big": 1e20}, "/attributes/big"), ({"a": [1, -1e300]}, "/attributes/a/1"),
+                      ({"x/y": {"z": 9.3e18}}, "/attributes/x~1y/z")):
+        p = problem(t.req("POST", "/v1/items", {"workflow": "purchase-order", "title": "big",
+                                                "attributes": attrs}), 422, "validation")
+        eq([e["pointer"] for e in p["errors"]], [at], f"pointer for {attrs}")
+    item = new_item(t, "fits", attributes={"n": 9223372036854775807, "r": 9.1e18})
+    p = problem(t.req("PATCH", f"/v1/items/{item['id']}", {"attributes": {"n": 1e19}},
+                      headers={"Content-Type": "application/merge-patch+json"}), 422)
+    eq([e["pointer"] for e in p["errors"]], ["/attributes/n"], "patch pointer")
+    eq(t.req("GET", f"/v1/items/{item['id']}").json["attributes"],
+       {"n": 9223372036854775807, "r": 9.1e18}, "unchanged, and readable")
+    eq(counts(t.id).split(",")[0], str(int(before.split(",")[0]) + 1), "one item only")

@@ -46,7 +46,7 @@ bool audit_record(tf_tx *tx, const tf_origin *o, const audit_entry *e, tf_proble
         json_object_set(changes, "before", (json_t *)(uintptr_t)e->before);
     if (e->after)
         json_object_set(changes, "after", (json_t *)(uintptr_t)e->after);
-    char *text = json_dumps(changes, JSON_COMPACT);
+    char *text = tf_json_dumps(changes, JSON_COMPACT);
     json_decref(changes);
     const char *params[] = {tf_actor_type_name(o->actor_type), o->actor_id, e->action,
                             e->resource_type, e->resource_id, o->request_id, o->client_ip,
@@ -129,7 +129,7 @@ void audit_list(tf_req *req)
         else if (strlen(f[i]) == 0 || strlen(f[i]) > 200)
             tf_problem_bad_param(p, filter_names[i], "must be 1 to 200 characters");
     }
-    char *filters = json_dumps(scope_obj, JSON_COMPACT | JSON_SORT_KEYS);
+    char *filters = tf_json_dumps(scope_obj, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(scope_obj);
     const char *scope = tf_arena_printf(tf_req_arena(req), "%s|audit|%s",
                                         tf_tx_tenant(tf_req_tx(req)), filters);

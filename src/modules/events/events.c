@@ -44,7 +44,7 @@ static tf_stmt insert_event = TF_STMT(
 bool events_publish(tf_tx *tx, const tf_origin *o, const char *type, const char *subject_id,
                     const json_t *data, tf_problem *p)
 {
-    char *text = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = tf_json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
     const char *params[] = {type, subject_id, tf_actor_type_name(o->actor_type), o->actor_id,
                             text ? text : "null"};
     /* Written with the COMMIT (same transaction, one round trip). */

@@ -52,7 +52,7 @@ static void publish(tf_req *req, const char *key, bool must_be_new)
     json_t *def = json_pack("{s:O, s:O, s:O}", "states", json_object_get(body, "states"),
                             "initial_state", json_object_get(body, "initial_state"),
                             "transitions", json_object_get(body, "transitions"));
-    char *text = json_dumps(def, JSON_COMPACT);
+    char *text = tf_json_dumps(def, JSON_COMPACT);
     json_decref(def);
     char v[24];
     snprintf(v, sizeof v, "%lld", version + 1);

@@ -7,6 +7,8 @@
  * answers 409 (or 412 with a stale If-Match). The history row is written in
  * the same transaction, so it never shows a transition that did not happen.
  */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,42 @@ static void conflict_ref(tf_req *req, const char *existing)
     tf_problem_extra(p, "existing_id", json_string(existing));
 }
 
+/* PostgreSQL writes a stored number back in plain digits (1e20 comes back
+ * as 100000000000000000000), which jansson reads as an integer and refuses
+ * beyond 64 bits: the item could no longer be read for its events, patches
+ * or transitions. So a number in attributes stays within a 64-bit integer's
+ * range, and the first one that does not is a 422 at its own pointer. */
+#define WF_MAX_MAGNITUDE 9.2e18
+
+static bool numbers_in_range(const json_t *v, const char *at, tf_problem *p)
+{
+    if (json_is_real(v) && fabs(json_real_value(v)) >= WF_MAX_MAGNITUDE) {
+        tf_problem_invalid(p, at, "must lie between -9.2e18 and 9.2e18");
+        return false;
+    }
+    char ptr[512], tok[256];
+    const char *key;
+    size_t i;
+    json_t *child;
+    json_t *walk = (json_t *)(uintptr_t)v; /* jansson's iterators only read it */
+    if (json_is_object(v)) {
+        json_object_foreach(walk, key, child)
+        {
+            snprintf(ptr, sizeof ptr, "%s/%s", at, tf_pointer_token(tok, sizeof tok, key));
+            if (!numbers_in_range(child, ptr, p))
+                return false;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(walk, i, child)
+        {
+            snprintf(ptr, sizeof ptr, "%s/%zu", at, i);
+            if (!numbers_in_range(child, ptr, p))
+                return false;
+        }
+    }
+    return true;
+}
+
 bool wf_check_item_fields(const json_t *body, tf_problem *p)
 {
     const char *title = tf_json_str(body, "title");
@@ -76,10 +114,12 @@ bool wf_check_item_fields(const json_t *body, tf_problem *p)
         if (!json_is_object(attrs)) {
             tf_problem_invalid(p, "/attributes", "must be an object");
         } else {
-            size_t size = json_dumpb(attrs, NULL, 0, JSON_COMPACT);
+            size_t size = json_dumpb(attrs, NULL, 0, tf_json_flags(attrs, JSON_COMPACT));
             if (size > WF_MAX_ATTRIBUTES_BYTES)
                 tf_problem_invalid(p, "/attributes", "must encode to at most %d bytes",
                                    WF_MAX_ATTRIBUTES_BYTES);
+            else
+                (void)numbers_in_range(attrs, "/attributes", p);
         }
     }
     return !tf_failed(p);
@@ -145,7 +185,7 @@ void wf_create_item(tf_req *req)
         }
     }
     const json_t *attrs = json_object_get(body, "attributes");
-    char *attrs_text = attrs && json_is_object(attrs) ? json_dumps(attrs, JSON_COMPACT) : NULL;
+    char *attrs_text = attrs && json_is_object(attrs) ? tf_json_dumps(attrs, JSON_COMPACT) : NULL;
     char id[37];
     tf_uuid7(id);
     const tf_principal *pr = tf_req_principal(req);

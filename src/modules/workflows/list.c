@@ -187,7 +187,7 @@ static bool read_filters(tf_req *req, query *q, tf_problem *p)
         if (!doc || !json_is_object(doc)) {
             tf_problem_bad_param(p, "attributes", "must be a JSON object");
         } else {
-            char *canon = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+            char *canon = tf_json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
             add(q, F_ATTRS, tf_arena_strdup(a, canon));
             json_object_set_new(q->canon, "attributes", json_string(canon));
             free(canon);
@@ -240,7 +240,7 @@ static bool page_query(tf_req *req, const char *tenant, query *q, int *limit,
     q->canon = json_object();
     bool ok = tf_parse_limit(tf_req_query(req, "limit"), limit, p);
     ok = read_filters(req, q, p) && ok;
-    char *filters = json_dumps(q->canon, JSON_COMPACT | JSON_SORT_KEYS);
+    char *filters = tf_json_dumps(q->canon, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(q->canon);
     *scope = tf_arena_printf(a, "%s|items|%s", tenant, filters);
     free(filters);

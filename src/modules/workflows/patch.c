@@ -90,7 +90,7 @@ static void apply(tf_req *req, const char *id, const json_t *body, const PGresul
         if (g)
             wf_reply_item(req, 200, g);
     } else {
-        char *text = json_dumps(new_attrs, JSON_COMPACT);
+        char *text = tf_json_dumps(new_attrs, JSON_COMPACT);
         const char *params[] = {id, new_title, text};
         PGresult *u = tf_tx_exec(tx, &update_item, params, p);
         free(text);
