@@ -1,11 +1,13 @@
 /*
  * Opaque, tamper-evident pagination cursors.
  *
- * A cursor is base64url(payload JSON || MAC), where the MAC is keyed BLAKE2b
- * over a scope string and the payload. The scope names the tenant, the
+ * A cursor is base64url(nonce || payload JSON sealed with XChaCha20-Poly1305),
+ * with a scope string as associated data. The scope names the tenant, the
  * endpoint and the filter set, and is recomputed by the server when the
  * cursor comes back, so an edited cursor, or one minted for another tenant,
- * endpoint or filter, fails to decode (a 400 naming `cursor`).
+ * endpoint or filter, fails to decode (a 400 naming `cursor`). Sealed, not
+ * only signed: the events feed's cursor is a position in the feed of every
+ * tenant, and its growth would show one tenant how busy the others are.
  */
 #ifndef TENANTFLOW_CURSOR_H
 #define TENANTFLOW_CURSOR_H
@@ -16,7 +18,7 @@
 #include "tenantflow/alloc.h"
 #include "tenantflow/problem.h"
 
-/* Derives the MAC key from secret material shared by every server process. */
+/* Derives the keys from secret material shared by every server process. */
 void tf_cursor_set_key(const unsigned char *material, size_t len);
 
 /* Returns a malloc'd cursor for payload (borrowed). */

@@ -1,7 +1,12 @@
 /*
- * Pagination cursors (see cursor.h). The MAC key is derived once at start-up
+ * Pagination cursors (see cursor.h). The keys are derived once at start-up
  * from the signing key file, which every server process shares, so a cursor
  * handed out by one instance is accepted by another and by a restarted one.
+ *
+ * The nonce is a keyed hash of scope and payload rather than random bytes:
+ * the same page always gets the same cursor (the events feed hands back the
+ * cursor it was given when nothing new came), and two different payloads
+ * never share a nonce.
  */
 #include "tenantflow/cursor.h"
 
@@ -11,25 +16,25 @@
 
 #include "tenantflow/crypto.h"
 
-enum { MAC_LEN = 16, MAX_CURSOR = 1024 };
+enum {
+    NONCE_LEN = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+    TAG_LEN = crypto_aead_xchacha20poly1305_ietf_ABYTES,
+    MAX_CURSOR = 1024,
+};
 
-static unsigned char key[crypto_generichash_KEYBYTES];
+static unsigned char seal_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+static unsigned char nonce_key[crypto_generichash_KEYBYTES];
+
+static void derive(unsigned char *out, size_t outlen, const unsigned char *material, size_t len,
+                   const char *label)
+{
+    crypto_generichash(out, outlen, material, len, (const unsigned char *)label, strlen(label));
+}
 
 void tf_cursor_set_key(const unsigned char *material, size_t len)
 {
-    static const char label[] = "tenantflow-cursor-v1";
-    crypto_generichash(key, sizeof key, material, len, (const unsigned char *)label,
-                       sizeof label - 1);
-}
-
-static void mac(const char *scope, const unsigned char *payload, size_t len,
-                unsigned char out[MAC_LEN])
-{
-    crypto_generichash_state st;
-    crypto_generichash_init(&st, key, sizeof key, MAC_LEN);
-    crypto_generichash_update(&st, (const unsigned char *)scope, strlen(scope) + 1);
-    crypto_generichash_update(&st, payload, len);
-    crypto_generichash_final(&st, out, MAC_LEN);
+    derive(seal_key, sizeof seal_key, material, len, "tenantflow-cursor-v2-seal");
+    derive(nonce_key, sizeof nonce_key, material, len, "tenantflow-cursor-v2-nonce");
 }
 
 char *tf_cursor_encode(const char *scope, const json_t *payload)
@@ -38,10 +43,18 @@ char *tf_cursor_encode(const char *scope, const json_t *payload)
     if (!text)
         abort();
     size_t len = strlen(text);
-    unsigned char *buf = tf_xmalloc(len + MAC_LEN);
-    memcpy(buf, text, len);
-    mac(scope, buf, len, buf + len);
-    char *out = tf_b64url_encode(buf, len + MAC_LEN);
+    unsigned char *buf = tf_xmalloc(NONCE_LEN + len + TAG_LEN);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, nonce_key, sizeof nonce_key, NONCE_LEN);
+    crypto_generichash_update(&st, (const unsigned char *)scope, strlen(scope) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)text, len);
+    crypto_generichash_final(&st, buf, NONCE_LEN);
+    unsigned long long sealed = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(buf + NONCE_LEN, &sealed,
+                                               (const unsigned char *)text, len,
+                                               (const unsigned char *)scope, strlen(scope), NULL,
+                                               buf, seal_key);
+    char *out = tf_b64url_encode(buf, NONCE_LEN + (size_t)sealed);
     free(buf);
     free(text);
     return out;
@@ -50,20 +63,21 @@ char *tf_cursor_encode(const char *scope, const json_t *payload)
 json_t *tf_cursor_decode(const char *scope, const char *cursor, tf_problem *p)
 {
     size_t clen = strlen(cursor);
-    unsigned char buf[MAX_CURSOR];
+    unsigned char buf[MAX_CURSOR], text[MAX_CURSOR];
     size_t len = 0;
     if (clen > MAX_CURSOR || !tf_b64url_decode(cursor, clen, buf, sizeof buf, &len) ||
-        len <= MAC_LEN) {
+        len <= NONCE_LEN + TAG_LEN) {
         tf_problem_bad_param(p, "cursor", "not a cursor issued by this endpoint");
         return NULL;
     }
-    unsigned char want[MAC_LEN];
-    mac(scope, buf, len - MAC_LEN, want);
-    if (sodium_memcmp(want, buf + len - MAC_LEN, MAC_LEN) != 0) {
+    unsigned long long tlen = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(text, &tlen, NULL, buf + NONCE_LEN,
+                                                   len - NONCE_LEN, (const unsigned char *)scope,
+                                                   strlen(scope), buf, seal_key) != 0) {
         tf_problem_bad_param(p, "cursor", "not a cursor issued by this endpoint for this query");
         return NULL;
     }
-    json_t *payload = json_loadb((const char *)buf, len - MAC_LEN, JSON_REJECT_DUPLICATES, NULL);
+    json_t *payload = json_loadb((const char *)text, (size_t)tlen, JSON_REJECT_DUPLICATES, NULL);
     if (!payload)
         tf_problem_bad_param(p, "cursor", "not a cursor issued by this endpoint");
     return payload;

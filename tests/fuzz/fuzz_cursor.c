@@ -8,7 +8,7 @@
  * (its value modulo 2; the seed corpus uses '0' and '1'):
  *   0  the rest is a cursor, decoded under the scope the seeds were made for;
  *      one that decodes must re-encode to the very same text (the server only
- *      ever issues canonical cursors, and a MAC forgery would break this);
+ *      ever issues canonical cursors, and a forgery would break this);
  *   1  the rest is a JSON payload: when it is an object (the only payload the
  *      server encodes), it is encoded, then decoded under the same scope
  *      (equal payload, same cursor again) and under another scope (refused).

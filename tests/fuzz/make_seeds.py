@@ -2,10 +2,11 @@
 """Writes the seed corpus under tests/fuzz/corpus/ (run from anywhere).
 
 The seeds are small valid and nearly-valid inputs taken from the unit and
-integration tests. Signed seeds (access tokens, cursors) are made with the
-fixed keys the targets use: Ed25519 key "a" has the seed bytes 0..31
-(fuzz_token.c, fuzz_request.c), the cursor key is derived from the material
-in fuzz_cursor.c. Files this script does not name (reproducers of fixed bugs,
+integration tests. Signed seeds (access tokens) are made with the fixed keys
+the targets use: Ed25519 key "a" has the seed bytes 0..31 (fuzz_token.c,
+fuzz_request.c). Cursors are sealed with XChaCha20-Poly1305, which Python's
+standard library lacks: the cursor seeds are the earlier signed-only format,
+which must be refused, and fuzz_cursor.c's mode 1 makes valid cursors itself. Files this script does not name (reproducers of fixed bugs,
 entries added by hand) are left alone; rerunning it rewrites only its own.
 """
 import hashlib
