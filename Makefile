@@ -153,6 +153,9 @@ clean:
 INSTALL_PATHS := -e 's|/usr/local/bin/|$(BINDIR)/|g' \
                  -e 's|/usr/local/share/tenantflow/migrations|$(MIGRATIONS_INSTALL)|g' \
                  -e 's|/etc/tenantflow/|$(SYSCONFDIR)/tenantflow/|g'
+# The man page names its files PREFIX/...; installed, it names the real ones.
+MAN_PATHS := -e 's|^\.IR PREFIX /lib/systemd/system/|.I $(UNITDIR)/|' \
+             -e 's|^\.IR PREFIX /|.I $(PREFIX)/|' -e 's|/etc/tenantflow/|$(SYSCONFDIR)/tenantflow/|g'
 
 # The example environment file goes to SYSCONFDIR/tenantflow/tenantflow.env
 # only when none is there (an edited one is never overwritten), and uninstall
@@ -162,7 +165,8 @@ install: $(BUILD)/tenantflow
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tenantflow
 	install -m 755 $(BUILD)/tenantflow $(DESTDIR)$(BINDIR)/tenantflow
 	install -m 644 migrations/*.sql $(DESTDIR)$(DATADIR)/tenantflow/migrations/
-	install -m 644 docs/tenantflow.8 $(DESTDIR)$(MANDIR)/man8/tenantflow.8
+	sed $(MAN_PATHS) docs/tenantflow.8 >$(DESTDIR)$(MANDIR)/man8/tenantflow.8
+	chmod 644 $(DESTDIR)$(MANDIR)/man8/tenantflow.8
 	sed $(INSTALL_PATHS) contrib/tenantflow.service >$(DESTDIR)$(UNITDIR)/tenantflow.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/tenantflow.service
 	sed $(INSTALL_PATHS) contrib/tenantflow.env \
