@@ -70,7 +70,7 @@ static bool register_all(tf_router *router, tf_pool *pool, const tf_keyset *keys
 {
     return tf_ops_register(router, pool, schema, err, errsz) &&
            tf_docs_register(router, err, errsz) &&
-           (!cfg->metrics || tf_metrics_register(router, err, errsz)) &&
+           (!cfg->metrics || cfg->metrics_host || tf_metrics_register(router, err, errsz)) &&
            tenancy_register(router, err, errsz) &&
            access_register(router, keys, cfg->token_ttl_s, err, errsz) &&
            workflows_register(router, err, errsz) && audit_register(router, err, errsz) &&
@@ -212,6 +212,7 @@ static int serve(const tf_config *cfg)
     tf_router *router = tf_router_new();
     int rc = 1;
     tf_server *srv = NULL;
+    tf_metrics_listener *metrics = NULL;
     tf_jobs *jobs = NULL;
     access_set_login_limits(cfg->login_fail_per_ip, cfg->login_fail_per_account,
                             cfg->login_fail_window_s);
@@ -272,6 +273,12 @@ static int serve(const tf_config *cfg)
         fail(1, err);
         goto out;
     }
+    if (cfg->metrics_host &&
+        !(metrics = tf_metrics_listen(cfg->metrics_host, cfg->metrics_port, err, sizeof err))) {
+        fail(1, err);
+        tf_server_stop(srv, 0);
+        goto out;
+    }
     tf_log_json(TF_LOG_INFO, "listening",
                 json_pack("{s:s, s:i, s:i, s:s, s:b}", "host", cfg->listen_host, "port",
                           tf_server_port(srv), "schema", schema, "version", TF_VERSION, "tls",
@@ -289,6 +296,7 @@ static int serve(const tf_config *cfg)
         break;
     }
     tf_notify("STOPPING=1");
+    tf_metrics_listener_stop(metrics);
     tf_server_stop(srv, 30);
     tf_log(TF_LOG_INFO, "stopped");
     rc = 0;

@@ -44,6 +44,8 @@ typedef struct tf_config {
     const char *tls_cert;       /* TENANTFLOW_TLS_CERT (PEM path) or NULL */
     const char *tls_key;        /* TENANTFLOW_TLS_KEY (PEM path) or NULL */
     bool metrics;               /* TENANTFLOW_METRICS on|off */
+    const char *metrics_host;   /* TENANTFLOW_METRICS_LISTEN host part, or NULL: on LISTEN */
+    int metrics_port;
     double rate_limit;          /* TENANTFLOW_RATE_LIMIT requests/s per credential, 0 = off */
     double rate_burst;          /* TENANTFLOW_RATE_LIMIT_BURST */
     size_t ncors;               /* TENANTFLOW_CORS_ORIGINS, split */

@@ -46,6 +46,13 @@ void tf_metrics_observe_request(const char *method, const char *route, int statu
 /* The whole exposition (malloc'd, caller frees). */
 char *tf_metrics_render(size_t *len);
 
+/* GET /metrics on an address of its own (TENANTFLOW_METRICS_LISTEN), plain
+ * HTTP and nothing else served there; NULL with err set when it cannot
+ * listen. Stopping NULL does nothing. */
+typedef struct tf_metrics_listener tf_metrics_listener;
+tf_metrics_listener *tf_metrics_listen(const char *host, int port, char *err, size_t errsz);
+void tf_metrics_listener_stop(tf_metrics_listener *l);
+
 /* Adds GET /metrics (public, like /healthz). */
 bool tf_metrics_register(tf_router *r, char *err, size_t errsz) TF_MUST_CHECK;
 

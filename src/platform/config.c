@@ -49,6 +49,8 @@ static const struct {
     {"TENANTFLOW_TLS_CERT", NULL, "PEM certificate chain; with TLS_KEY serves HTTPS (SIGHUP reloads)"},
     {"TENANTFLOW_TLS_KEY", NULL, "PEM private key of TLS_CERT"},
     {"TENANTFLOW_METRICS", "on", "on: serve GET /metrics (Prometheus text); off: do not"},
+    {"TENANTFLOW_METRICS_LISTEN", NULL,
+     "HOST:PORT: serve GET /metrics there (plain HTTP) instead of on TENANTFLOW_LISTEN"},
     {"TENANTFLOW_RATE_LIMIT", "1000", "requests/s per credential (token bucket); 0 or off disables"},
     {"TENANTFLOW_RATE_LIMIT_BURST", "2000", "bucket size per credential (1-10000000)"},
     {"TENANTFLOW_CORS_ORIGINS", NULL,
@@ -123,28 +125,29 @@ static long int_var(struct errs *e, const char *name, long min, long max)
     return n;
 }
 
-static void parse_listen(struct errs *e, tf_config *cfg)
+/* HOST:PORT of variable name into host (64 bytes) and *port. */
+static void parse_listen(struct errs *e, const char *name, char *host, const char **host_out,
+                         int *port_out)
 {
-    static char host[64];
-    const char *v = get("TENANTFLOW_LISTEN");
+    const char *v = get(name);
     const char *colon = strrchr(v, ':');
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || (size_t)(colon - v) >= sizeof host || colon == v || end == colon + 1 || *end ||
+    if (!colon || (size_t)(colon - v) >= 64 || colon == v || end == colon + 1 || *end ||
         port < 0 || port > 65535) {
-        add_err(e, "TENANTFLOW_LISTEN: \"%s\" is not HOST:PORT", v);
+        add_err(e, "%s: \"%s\" is not HOST:PORT", name, v);
         return;
     }
     memcpy(host, v, (size_t)(colon - v));
     host[colon - v] = '\0';
     struct in_addr addr;
     if (inet_pton(AF_INET, host, &addr) != 1) {
-        add_err(e, "TENANTFLOW_LISTEN: \"%s\" is not an IPv4 address and port"
-                   " (such as 127.0.0.1:8080 or 0.0.0.0:8080)", v);
+        add_err(e, "%s: \"%s\" is not an IPv4 address and port"
+                   " (such as 127.0.0.1:8080 or 0.0.0.0:8080)", name, v);
         return;
     }
-    cfg->listen_host = host;
-    cfg->listen_port = (int)port;
+    *host_out = host;
+    *port_out = (int)port;
 }
 
 static void check_url(struct errs *e, const char *name, const char *url)
@@ -314,7 +317,8 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     else if (need_server)
         check_readable(&e, "TENANTFLOW_SIGNING_KEY", cfg->signing_key);
     cfg->migrations_dir = get("TENANTFLOW_MIGRATIONS_DIR");
-    parse_listen(&e, cfg);
+    static char listen_host[64], metrics_host[64];
+    parse_listen(&e, "TENANTFLOW_LISTEN", listen_host, &cfg->listen_host, &cfg->listen_port);
     cfg->threads = (int)int_var(&e, "TENANTFLOW_THREADS", 1, 256);
     cfg->pool_size = (int)int_var(&e, "TENANTFLOW_DB_POOL_SIZE", 1, 512);
     cfg->pool_wait_ms = (int)int_var(&e, "TENANTFLOW_DB_POOL_WAIT_MS", 1, 60000);
@@ -340,6 +344,12 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     parse_log_level(&e, cfg);
     parse_tls(&e, cfg, need_server);
     cfg->metrics = on_off(&e, "TENANTFLOW_METRICS");
+    if (get("TENANTFLOW_METRICS_LISTEN")) {
+        parse_listen(&e, "TENANTFLOW_METRICS_LISTEN", metrics_host, &cfg->metrics_host,
+                     &cfg->metrics_port);
+        if (!cfg->metrics)
+            add_err(&e, "TENANTFLOW_METRICS_LISTEN: set while TENANTFLOW_METRICS is off");
+    }
     parse_rate(&e, cfg);
     parse_cors(&e, cfg);
     return e.count == 0;

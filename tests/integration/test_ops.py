@@ -2,6 +2,7 @@
 /metrics, rate limiting, the pool's wait-queue limit, CORS, start-up
 configuration checks and `make install`."""
 import http.client
+import json
 import os
 import re
 import shutil
@@ -13,8 +14,8 @@ import tempfile
 import threading
 import time
 
-from harness import (BIN, TMP, Failure, Server, Tenant, check, cli, eq, operator_token, problem,
-                     psql, server, test, unique)
+from harness import (BIN, TMP, Failure, Server, Tenant, check, cli, eq, free_port,
+                     operator_token, problem, psql, server, test, unique)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -539,6 +540,8 @@ BAD = [
     ("TENANTFLOW_MIGRATIONS_DIR", "/nonexistent"),
     ("TENANTFLOW_LOG_LEVEL", "loud"),
     ("TENANTFLOW_METRICS", "yes"),
+    ("TENANTFLOW_METRICS_LISTEN", "localhost"),
+    ("TENANTFLOW_METRICS_LISTEN", "127.0.0.1:70000"),
     ("TENANTFLOW_RATE_LIMIT", "fast"),
     ("TENANTFLOW_RATE_LIMIT", "-5"),
     ("TENANTFLOW_RATE_LIMIT_BURST", "0"),
@@ -562,6 +565,10 @@ def bad_configuration_stops_with_status_2_naming_the_variable():
     p = cli("serve", env={"TENANTFLOW_THREADS": "x", "TENANTFLOW_METRICS": "x"}, check_rc=False)
     eq(p.returncode, 2, "exit status")
     check("TENANTFLOW_THREADS:" in p.stderr and "TENANTFLOW_METRICS:" in p.stderr, p.stderr)
+    p = cli("serve", env={"TENANTFLOW_METRICS": "off",
+                          "TENANTFLOW_METRICS_LISTEN": "127.0.0.1:9100"}, check_rc=False)
+    eq(p.returncode, 2, "metrics off, yet a metrics address")
+    check("TENANTFLOW_METRICS_LISTEN:" in p.stderr, p.stderr)
     # migrate checks the same table.
     p = cli("migrate", "status", env={"TENANTFLOW_LOG_LEVEL": "loud"}, check_rc=False)
     eq(p.returncode, 2, "migrate with a bad variable")
@@ -706,3 +713,27 @@ def metrics_show_timers_outbox_lag_and_webhook_failures():
         time.sleep(0.2)
     eq(grew, 1, "one more pending timer")
     check(metric_value(after, "tf_outbox_lag_seconds") >= 0, "lag is a number of seconds")
+
+
+@test
+def metrics_move_to_their_own_address():
+    port = free_port()
+    with Server(TENANTFLOW_METRICS_LISTEN=f"127.0.0.1:{port}") as srv:
+        problem(srv.request("GET", "/metrics"), 404)  # not on the API's address any more
+        eq(srv.request("GET", "/healthz").status, 200, "healthz")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        body = r.read().decode()
+        eq(r.status, 200, "metrics on their own address")
+        check(r.getheader("Content-Type").startswith("text/plain; version=0.0.4"), "type")
+        check('route="/healthz"' in body, "the API's requests are counted")
+        c.request("GET", "/v1/items")  # same connection: it stays open
+        r = c.getresponse()
+        p = json.loads(r.read())
+        eq((r.status, p["status"], p["type"], p["instance"]), (404, 404, "/problems/not-found",
+                                                              "/v1/items"), "other paths")
+        c.request("POST", "/metrics", body=b"x")
+        r = c.getresponse()
+        r.read()
+        eq((r.status, r.getheader("Allow")), (405, "GET, HEAD"), "other methods")
