@@ -238,6 +238,30 @@ def a_deleted_or_disabled_webhook_leaves_nothing_pending():
 
 
 @test
+def an_attempt_that_cannot_be_recorded_is_not_resent_in_a_loop():
+    rec = Receiver()
+    with own_server() as srv:
+        t = Tenant(srv)
+        eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+        hook = subscribe(t, rec.url, ["item.created"])
+        psql("REVOKE INSERT ON events.attempts FROM tenantflow_app")
+        try:
+            item(t, "x")
+            rec.wait(lambda c: len(c) >= 1, what="the first delivery")
+            time.sleep(2.5)
+            n = len(rec.calls)
+            # Once per dispatcher round (1 s), not once per loop turn.
+            check(n <= 5, f"sent {n} times in 2.5 s while its attempt could not be written")
+        finally:
+            psql("GRANT INSERT ON events.attempts TO tenantflow_app")
+        deadline = time.time() + 10
+        while pending(hook) and time.time() < deadline:
+            time.sleep(0.05)
+        eq(pending(hook), 0, "recorded once the database takes it")
+    rec.close()
+
+
+@test
 def each_event_arrives_after_kill_9_and_restart():
     rec = Receiver(delay=0.03)
     srv = own_server()

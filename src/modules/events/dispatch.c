@@ -283,7 +283,8 @@ static void deliver(const struct message *m, const unsigned char secret[EVENTS_S
     curl_slist_free_all(hs);
 }
 
-static void record(tf_pool *pool, const struct message *m, int attempt, const struct outcome *o)
+/* False when the attempt could not be written: the message is still due. */
+static bool record(tf_pool *pool, const struct message *m, int attempt, const struct outcome *o)
 {
     const char *status = "pending", *disable = NULL;
     long long delay = 0;
@@ -317,9 +318,10 @@ static void record(tf_pool *pool, const struct message *m, int attempt, const st
         tf_log(TF_LOG_WARN, "webhook dispatcher: cannot record attempt: %s %s", p.detail, p.log);
     tf_problem_clear(&p);
     tf_arena_free(a);
+    return ok;
 }
 
-static void send_one(tf_pool *pool, const struct message *m)
+static bool send_one(tf_pool *pool, const struct message *m)
 {
     struct outcome o = {.retry_after_s = -1};
     unsigned char secret[EVENTS_SECRET_BYTES];
@@ -338,7 +340,7 @@ static void send_one(tf_pool *pool, const struct message *m)
     else
         deliver(m, secret, &o);
     sodium_memzero(secret, sizeof secret);
-    record(pool, m, m->attempts + 1, &o);
+    return record(pool, m, m->attempts + 1, &o);
 }
 
 void events_dispatch_round(tf_pool *pool, void *arg)
@@ -349,14 +351,18 @@ void events_dispatch_round(tf_pool *pool, void *arg)
     while (fan_out_batch(pool) == FAN_BATCH && !events_stopping())
         continue;
     struct message msgs[DUE_BATCH];
-    for (int rounds = 0; rounds < 1000; rounds++) {
+    /* An attempt that cannot be recorded leaves its message due: the round
+     * ends there, or the same message would be sent again at once, over and
+     * over, for as long as the database refuses (the next round retries). */
+    bool recorded = true;
+    for (int rounds = 0; rounds < 1000 && recorded; rounds++) {
         int n = fetch_due(pool, msgs);
         for (int i = 0; i < n; i++) {
-            if (!events_stopping())
-                send_one(pool, &msgs[i]);
+            if (recorded && !events_stopping())
+                recorded = send_one(pool, &msgs[i]);
             free_message(&msgs[i]);
         }
-        if (n == 0 || events_stopping())
+        if (n == 0 || !recorded || events_stopping())
             break;
         (void)fan_out_batch(pool);
     }
