@@ -10,7 +10,9 @@
  * libmicrohttpd calls on_request several times per request: first with the
  * headers (limits, routing, content type and Content-Length are checked there,
  * before any body byte is buffered), then once per body chunk (appended up to
- * the cap), then once more with no data, when the request is dispatched.
+ * the cap), then once more with no data, when the request is dispatched. A
+ * reply queued before that last call closes the connection, so one decided
+ * from the headers waits for it unless a body we will not read is coming.
  *
  * libmicrohttpd's threads only do I/O. A request that needs the database (or
  * Argon2) is handed to a fixed set of worker threads through one FIFO queue:
@@ -105,6 +107,7 @@ struct tf_req {
     tf_rate_verdict rate; /* rate.limit 0: not rate limited */
     tf_req *next;         /* in the worker queue */
     bool handed_over;     /* given to a worker; its reply is ready when resumed */
+    bool head_decided;    /* answered from the head alone: a preflight or a refusal */
 };
 
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -667,6 +670,16 @@ static void check_head(tf_req *req, const char *url)
     }
 }
 
+/* True when the head promises no body: no Transfer-Encoding and at most one
+ * Content-Length, of zero. */
+static bool without_body(tf_req *req)
+{
+    if (header_count(req, "Transfer-Encoding") || header_count(req, "Content-Length") > 1)
+        return false;
+    const char *cl = tf_req_header(req, "Content-Length");
+    return !cl || (cl[0] && cl[strspn(cl, "0")] == '\0');
+}
+
 /* --- dispatch --- */
 
 static bool is_prefix(const char *s, size_t len, const char *prefix)
@@ -1121,13 +1134,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req = new_request(srv, conn, url, method);
         *ctx = req;
         if (srv->cfg.ncors && strcmp(method, "OPTIONS") == 0 &&
-            tf_req_header(req, "Access-Control-Request-Method")) {
+            tf_req_header(req, "Access-Control-Request-Method"))
             req->status = 204; /* CORS preflight: no credential, headers decide */
+        else
+            check_head(req, url);
+        req->head_decided = req->status || tf_failed(&req->pb);
+        /* libmicrohttpd closes the connection when a reply is queued before
+         * the request is complete, as it cannot tell whether body bytes
+         * remain. A request without a body is complete at the next call, so
+         * its reply waits for it and the connection is kept (every browser
+         * preflight would otherwise cost a new handshake). One that declares
+         * a body is answered now and closed: a refused body is never read. */
+        if (req->head_decided && !without_body(req))
             return send_reply(req);
-        }
-        check_head(req, url);
-        if (tf_failed(&req->pb))
-            return send_reply(req); /* refused before any body byte is read */
         return MHD_YES;
     }
     if (*upload_size) {
@@ -1144,8 +1163,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         return MHD_YES;
     }
-    if (req->handed_over)
-        return send_reply(req); /* resumed: a worker has run it */
+    if (req->handed_over || req->head_decided)
+        return send_reply(req); /* resumed after a worker ran it, or decided from the head */
     if (req->body_too_large || (req->match.route->flags & TF_ROUTE_INLINE)) {
         dispatch(req);
         return send_reply(req);

@@ -1,5 +1,6 @@
 """HTTP core: routing problems, limits refused before buffering, strict JSON,
-request ids, health, readiness and graceful shutdown."""
+request ids, health, readiness, graceful shutdown, and keep-alive connections
+surviving answers decided from the request head."""
 import json
 import os
 import shutil
@@ -7,8 +8,8 @@ import socket
 import threading
 import time
 
-from harness import (TMP, Server, cli, check, eq, operator_token, problem, psql, server,
-                     test, unique)
+from harness import (TMP, Failure, Response, Server, cli, check, eq, operator_token, problem,
+                     psql, server, test, unique)
 
 
 @test
@@ -141,6 +142,131 @@ def strict_json_bodies():
             check(p["errors"][0]["pointer"] in ("/extra", "/password"), f"pointer {p}")
     eq(srv.request("POST", "/v1/auth/token", raw=b"[" * 64 + b"]" * 64).status, 422,
        "depth 64 is accepted by the parser (wrong shape: 422)")
+
+
+# --- keep-alive after answers decided from the head ---------------------------
+
+def exchange(c, method, path, headers=None):
+    """One request on the open connection c; the response and whether the
+    server said it would close the connection."""
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    resp = Response(r.status, r.getheaders(), r.read().decode("utf-8", "replace"))
+    return resp, (resp.header("Connection") or "").lower() == "close"
+
+
+def answered_on_one_connection(srv, method, path, headers, want, slug=None):
+    """GET /healthz, then the request, then GET /healthz again, all on one
+    keep-alive connection: the request gets status `want` (a problem unless
+    it is 204) and the connection is neither closed nor reopened."""
+    what = f"{method} {path} {headers}"
+    c = srv.connection(timeout=10)
+    try:
+        r, closing = exchange(c, "GET", "/healthz")
+        eq((r.status, closing), (200, False), "first /healthz, kept alive")
+        sock = c.sock
+        port = sock.getsockname()[1]
+        r, closing = exchange(c, method, path, headers)
+        if want == 204:
+            eq(r.status, 204, what)
+        else:
+            problem(r, want, slug)
+        check(not closing, f"{what}: answered {r.status} with Connection: close")
+        r, closing = exchange(c, "GET", "/healthz")
+        eq(r.status, 200, f"/healthz after {what}")
+        check(c.sock is sock and c.sock.getsockname()[1] == port,
+              f"{what}: the client had to reconnect")
+        return r
+    finally:
+        c.close()
+
+
+def raw_until_closed(srv, data):
+    """Sends data on a fresh socket; the bytes received until the server
+    closes it (None if it is still open after 5 s)."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(data)
+        got = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    return got
+                got += b
+        except socket.timeout:
+            return None
+
+
+@test
+def cors_preflight_keeps_the_connection():
+    """A browser preflights every cross-origin call: answering the preflight
+    must not cost the page a new TCP (and TLS) handshake."""
+    origin = "https://app.example.com"
+    with Server(TENANTFLOW_CORS_ORIGINS=origin) as srv:
+        pre = {"Origin": origin, "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "authorization, content-type"}
+        answered_on_one_connection(srv, "OPTIONS", "/v1/items", pre, 204)
+        answered_on_one_connection(srv, "OPTIONS", "/nope", pre, 204)
+
+
+@test
+def refusals_from_the_head_keep_the_connection():
+    """Requests without a body refused from their head alone (no route, no
+    such method, a bad query, nothing acceptable, wrong media type with an
+    empty body) are answered on a connection that stays open; so is a missing
+    credential (refused later, by a worker, once the request is complete)."""
+    srv = server()
+    cases = [
+        ("GET", "/nope", {}, 404, "not-found"),
+        ("DELETE", "/v1/items", {}, 405, "method-not-allowed"),
+        ("GET", "/v1/items?color=red", {}, 400, "bad-request"),
+        ("GET", "/v1/items", {"Accept": "text/xml"}, 406, "not-acceptable"),
+        ("POST", "/v1/items", {"Content-Type": "text/plain", "Content-Length": "0"}, 415,
+         "unsupported-media-type"),
+        ("GET", "/v1/me", {}, 401, "unauthorized"),
+    ]
+    failures = []
+    for method, path, headers, status, slug in cases:
+        try:
+            answered_on_one_connection(srv, method, path, headers, status, slug)
+        except Failure as e:
+            failures.append(str(e))
+    eq(failures, [], "refusals that dropped the connection")
+    # Pipelined behind a refusal, the next request is answered too.
+    resp = raw_until_closed(srv, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                                 b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    check(resp is not None and resp.startswith(b"HTTP/1.1 404"), f"pipelined 404: {resp!r}")
+    eq(resp.count(b"HTTP/1.1 200"), 1, f"the request pipelined behind it: {resp!r}")
+
+
+@test
+def refusals_of_a_request_with_a_body_close_without_reading_it():
+    """A refused request that declares a body is answered at once and its
+    connection closed: the unread body is never taken for the next request
+    (here it is one, which must not be answered)."""
+    srv = server()
+    smuggled = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    for head, status in [
+            (b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n", 404),
+            (b"POST /v1/items HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n", 415)]:
+        resp = raw_until_closed(srv, head + b"Content-Length: %d\r\n\r\n" % len(smuggled) +
+                                smuggled)
+        check(resp is not None, f"{head!r}: the connection was kept open")
+        check(resp.startswith(b"HTTP/1.1 %d" % status), f"{head!r}: {resp[:80]!r}")
+        check(b"application/problem+json" in resp, f"a problem: {resp!r}")
+        eq(resp.count(b"HTTP/1.1 "), 1, f"{head!r}: one response, body not served: {resp!r}")
+        check(b"connection: close" in resp.lower(), f"says it closes: {resp!r}")
+    # A 10-byte body on a keep-alive client: answered correctly all the same.
+    c = srv.connection(timeout=10)
+    try:
+        c.request("POST", "/nope", body=b"0123456789",
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        problem(Response(r.status, r.getheaders(), r.read().decode()), 404, "not-found")
+        c.request("GET", "/healthz")  # http.client reconnects if it was closed
+        eq(c.getresponse().status, 200, "the client goes on")
+    finally:
+        c.close()
 
 
 @test
