@@ -119,6 +119,22 @@ def tenant_admin_honours_if_match_and_if_none_match():
 
 
 @test
+def workflow_definitions_carry_their_version_as_etag():
+    t = Tenant()
+    r = t.req("POST", "/v1/workflows", PURCHASE_ORDER)
+    eq((r.status, r.header("ETag")), (201, '"1"'), "created")
+    path = "/v1/workflows/purchase-order"
+    eq(t.req("GET", path).header("ETag"), '"1"', "GET")
+    eq(t.req("GET", path, headers={"If-None-Match": '"1"'}).status, 304, "not modified")
+    r = t.req("PUT", path, dict(PURCHASE_ORDER, name="Purchase order v2"))
+    eq((r.status, r.header("ETag")), (200, '"2"'), "new version")
+    r = t.req("GET", path, headers={"If-None-Match": '"1"'})
+    eq((r.status, r.header("ETag"), r.json["version"]), (200, '"2"', 2), "changed")
+    eq(t.req("GET", path + "/versions/1", headers={"If-None-Match": 'W/"1"'}).status, 304,
+       "a version never changes")
+
+
+@test
 def head_is_get_without_body():
     srv = server()
     r = srv.request("HEAD", "/healthz")

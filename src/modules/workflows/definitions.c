@@ -76,6 +76,7 @@ static void publish(tf_req *req, const char *key, bool must_be_new)
     if (!ok)
         return;
     int status = version == 0 ? 201 : 200;
+    tf_reply_etag(req, version + 1);
     if (status == 201) {
         char loc[128];
         snprintf(loc, sizeof loc, "/v1/workflows/%s", key);
@@ -109,14 +110,19 @@ void wf_put_workflow(tf_req *req)
 }
 
 static tf_stmt get_latest = TF_STMT(
-    "SELECT " DEF_JSON " FROM workflow.definitions"
+    "SELECT " DEF_JSON ", version FROM workflow.definitions"
     " WHERE tenant_id = platform.current_tenant() AND key = $1 ORDER BY version DESC LIMIT 1", 1);
 static tf_stmt get_version = TF_STMT(
-    "SELECT " DEF_JSON " FROM workflow.definitions"
+    "SELECT " DEF_JSON ", version FROM workflow.definitions"
     " WHERE tenant_id = platform.current_tenant() AND key = $1 AND version = $2::integer", 2);
 
+/* A definition (DEF_JSON, version); its ETag is its version. */
 static void reply_row(tf_req *req, const PGresult *r)
 {
+    long long version = tf_val_int(r, 0, 1);
+    if (tf_req_not_modified(req, version))
+        return;
+    tf_reply_etag(req, version);
     tf_reply_text(req, 200, "application/json; charset=utf-8", tf_val(r, 0, 0),
                   strlen(tf_val(r, 0, 0)));
 }
