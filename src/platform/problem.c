@@ -88,6 +88,24 @@ static json_t *text(const char *s, const char *fallback)
     return v ? v : json_string(fallback);
 }
 
+/* The request path as a JSON string; bytes that are not UTF-8 (the path is
+ * percent-decoded) are percent-encoded again, so the instance still names
+ * the path the client sent. */
+static json_t *path_text(const char *path)
+{
+    json_t *v = json_string(path);
+    if (v)
+        return v;
+    size_t n = strlen(path);
+    char *buf = tf_xmalloc(3 * n + 1);
+    char *o = buf;
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+        o += *c >= 0x80 ? sprintf(o, "%%%02X", *c) : sprintf(o, "%c", *c);
+    v = json_string(buf);
+    free(buf);
+    return v ? v : json_string("/");
+}
+
 void tf_problem_set(tf_problem *p, tf_problem_kind kind, const char *fmt, ...)
 {
     p->kind = kind;
@@ -197,7 +215,7 @@ json_t *tf_problem_body(const tf_problem *p, const char *instance, const char *r
     json_object_set_new(body, "status", json_integer(t->status));
     json_object_set_new(body, "detail", text(p->detail[0] ? p->detail : t->title, t->title));
     if (instance)
-        json_object_set_new(body, "instance", text(instance, "/"));
+        json_object_set_new(body, "instance", path_text(instance));
     if (request_id)
         json_object_set_new(body, "request_id", json_string(request_id));
     if (p->errors)

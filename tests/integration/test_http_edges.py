@@ -226,6 +226,7 @@ def query_values_and_paths_that_are_not_utf8_are_400_everywhere():
                 path = re.sub(r"\{[^}]+\}", bad, r["path"], count=1)
                 p = problem(t.srv.request("GET", path, token=token), 400, "bad-request")
                 check("UTF-8" in p["detail"], f"{path}: {p}")
+                eq(p["instance"].lower(), path.lower(), "the instance names the path sent")
                 checked += 1
         resp = t.srv.request("GET", f"{base}?{NOT_UTF8[0]}=1", token=token)
         problem(resp, 400, "bad-request")
