@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct tf_pool {
     struct slot *slots;
     pthread_mutex_t lock;
     pthread_cond_t freed;
+    atomic_bool unreachable; /* the last (re)connect failed */
 };
 
 struct deferred {
@@ -227,7 +229,13 @@ static bool ensure_connected(tf_pool *pool, struct slot *s, char *err, size_t er
     PQfinish(s->conn);
     memset(s->prepared, 0, sizeof s->prepared);
     s->conn = tf_db_connect(pool->conninfo, err, errsz);
+    atomic_store(&pool->unreachable, s->conn == NULL);
     return s->conn != NULL;
+}
+
+bool tf_pool_unreachable(tf_pool *pool)
+{
+    return atomic_load(&pool->unreachable);
 }
 
 static void abandon(void *ptr)

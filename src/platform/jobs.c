@@ -61,12 +61,28 @@ static struct timespec after_ms(unsigned ms)
     return t;
 }
 
+enum { MAX_BACKOFF_MS = 30000 };
+
 static void *loop(void *arg)
 {
     struct runner *r = arg;
+    unsigned backoff = 0;
     while (!atomic_load(&r->jobs->stopping)) {
         r->job->run(r->jobs->pool, r->job->arg);
-        struct timespec until = after_ms(r->job->interval_ms);
+        /* While the database is out of reach every round fails and logs so;
+         * the rounds space out (doubling up to MAX_BACKOFF_MS) instead of
+         * filling the journal ten lines a second. */
+        unsigned wait = r->job->interval_ms;
+        if (r->jobs->pool && tf_pool_unreachable(r->jobs->pool)) {
+            backoff = backoff ? backoff * 2 : 1000;
+            if (backoff > MAX_BACKOFF_MS)
+                backoff = MAX_BACKOFF_MS;
+            if (wait < backoff)
+                wait = backoff;
+        } else {
+            backoff = 0;
+        }
+        struct timespec until = after_ms(wait);
         pthread_mutex_lock(&r->lock);
         if (r->job->min_gap_ms) {
             /* Wake-ups during the gap are kept (woken) for after it. */
