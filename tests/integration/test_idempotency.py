@@ -12,8 +12,8 @@ import subprocess
 import threading
 import time
 
-from harness import (PURCHASE_ORDER, Server, Tenant, check, cli, eq, operator_token, problem,
-                     psql, server, test, unique)
+from harness import (PURCHASE_ORDER, CuttableProxy, Server, Tenant, check, cli, eq,
+                     operator_token, problem, psql, server, test, unique)
 
 ITEM = {"workflow": "purchase-order", "title": "Desks", "attributes": {"amount": 9, "vendor": "Oak"}}
 
@@ -611,83 +611,6 @@ def db_connection_loss_gives_503_then_recovers():
         r = t.req("POST", path, {"transition": "submit"}, headers=key_headers(key))
         eq((r.status, replayed(r)), (200, False), f"the retry after a 503 runs {r}")
         eq(r.json["version"], 2, "applied once")
-
-
-class CuttableProxy:
-    """A Unix-socket relay in front of the test cluster whose connections can
-    all be cut at once: the server sees its sockets close with no message
-    from PostgreSQL, as after a crash or an immediate shutdown (libpq reports
-    that with no SQLSTATE, sometimes before PQstatus turns bad)."""
-
-    def __init__(self):
-        import socket
-        url = os.environ["TENANTFLOW_DATABASE_URL"]
-        host = re.search(r"host=([^&]+)", url).group(1)
-        port = re.search(r"port=(\d+)", url).group(1)
-        self.target = os.path.join(host, f".s.PGSQL.{port}")
-        self.dir = os.path.join(os.environ.get("TF_TMP", "/tmp"), unique("proxy"))
-        os.makedirs(self.dir)
-        self.url = url.replace(f"host={host}", f"host={self.dir}")
-        self.lock = threading.Lock()
-        self.socks = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(os.path.join(self.dir, f".s.PGSQL.{port}"))
-        self.listener.listen(64)
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        import socket
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect(self.target)
-            with self.lock:
-                self.socks += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def pump(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(2)
-            except OSError:
-                pass
-
-    # What a backend sends before it exits on an immediate shutdown.
-    FAREWELL = b"".join(b"%s%s\0" % (k, v) for k, v in (
-        (b"S", b"WARNING"), (b"V", b"WARNING"), (b"C", b"57P01"),
-        (b"M", b"terminating connection due to immediate shutdown command"))) + b"\0"
-    FAREWELL = b"N" + (len(FAREWELL) + 4).to_bytes(4, "big") + FAREWELL
-
-    def cut(self, farewell=False):
-        """Closes every relayed connection; with farewell, first sends each
-        client the notice of an immediate shutdown (only safe while the
-        connections are idle, between messages)."""
-        import socket
-        with self.lock:
-            socks, self.socks = self.socks, []
-        for i, s in enumerate(socks):
-            try:
-                if farewell and i % 2 == 0:
-                    s.sendall(self.FAREWELL)
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-        return len(socks) // 2
-
-    def close(self):
-        self.listener.close()
-        self.cut()
 
 
 @test

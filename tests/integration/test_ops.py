@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 
-from harness import (BIN, TMP, Failure, Server, Tenant, check, cli, eq, free_port,
+from harness import (BIN, TMP, CuttableProxy, Failure, Server, Tenant, check, cli, eq, free_port,
                      operator_token, problem, psql, server, test, unique)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -739,79 +739,13 @@ def metrics_move_to_their_own_address():
         eq((r.status, r.getheader("Allow")), (405, "GET, HEAD"), "other methods")
 
 
-class UnixProxy:
-    """TCP on 127.0.0.1 to PostgreSQL's Unix socket, which a test can cut
-    (every connection closed, new ones refused) and restore."""
-
-    def __init__(self, socket_path):
-        self.path, self.conns, self.lock = socket_path, [], threading.Lock()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.up = True
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            if not self.up:
-                client.close()
-                continue
-            server = socket.socket(socket.AF_UNIX)
-            server.connect(self.path)
-            with self.lock:
-                self.conns += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def pump(a, b):
-        try:
-            while True:
-                data = a.recv(65536)
-                if not data:
-                    break
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        self.up = False
-        with self.lock:
-            for c in self.conns:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self.conns = []
-
-    def restore(self):
-        self.up = True
-
-    def close(self):
-        self.cut()
-        self.listener.close()
-
-
 @test
 def background_jobs_back_off_while_the_database_is_out_of_reach():
-    url = os.environ["TENANTFLOW_DATABASE_URL"]
-    # postgresql://USER@/DB?host=DIR&port=N (scripts/lib.sh, socket_url)
-    q = dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))
-    user, db = url.split("//", 1)[1].split("@", 1)[0], url.split("?", 1)[0].rsplit("/", 1)[1]
-    proxy = UnixProxy(f"{q['host']}/.s.PGSQL.{q['port']}")
-    via = f"postgresql://{user}@127.0.0.1:{proxy.port}/{db}"
+    proxy = CuttableProxy()
     try:
-        with Server(TENANTFLOW_DATABASE_URL=via) as srv:
+        with Server(TENANTFLOW_DATABASE_URL=proxy.url) as srv:
             eq(srv.request("GET", "/readyz").status, 200, "ready through the proxy")
-            proxy.cut()
+            proxy.outage()
             time.sleep(0.5)
             start = len(srv.read_log().splitlines())
             time.sleep(6)
@@ -822,7 +756,7 @@ def background_jobs_back_off_while_the_database_is_out_of_reach():
             check(len(warnings) <= 30, f"{len(warnings)} warnings in 6 s:\n" +
                   "\n".join(warnings[:20]))
             check(srv.request("GET", "/readyz").status == 503, "not ready without a database")
-            proxy.restore()
+            proxy.outage(False)
             deadline = time.time() + 10
             while srv.request("GET", "/readyz").status != 200 and time.time() < deadline:
                 time.sleep(0.1)
