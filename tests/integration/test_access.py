@@ -178,6 +178,45 @@ def builtin_roles_and_role_crud():
 
 
 @test
+def role_location_answers_get_like_the_list():
+    t = Tenant()
+    r = t.req("POST", "/v1/roles", {"name": "reviewer", "permissions": ["items:read"]})
+    eq(r.status, 201, f"create role {r}")
+    loc = r.header("Location")
+    eq(loc, f"/v1/roles/{r.json['id']}", "Location")
+    got = t.req("GET", loc)
+    eq(got.status, 200, f"GET {loc}: {got}")
+    listed = next(x for x in t.req("GET", "/v1/roles?limit=200").json["data"]
+                  if x["id"] == r.json["id"])
+    eq(got.json, listed, "GET equals the list element")
+    eq(got.json, r.json, "GET equals the 201 body")
+    eq((got.header("ETag"), r.header("ETag")), ('"1"', '"1"'), "ETag is the version")
+    nm = t.req("GET", loc, headers={"If-None-Match": '"1"'})
+    eq((nm.status, nm.body, nm.header("ETag")), (304, "", '"1"'), "304 while unchanged")
+    problem(t.req("GET", loc, headers={"If-None-Match": "1"}), 400)
+    eq(t.req("PATCH", loc, {"permissions": ["items:read", "reports:read"]}).status, 200, "patch")
+    got = t.req("GET", loc, headers={"If-None-Match": '"1"'})
+    eq((got.status, got.header("ETag"), got.json["version"]), (200, '"2"', 2),
+       "a changed role is sent again")
+    eq(got.json["permissions"], ["items:read", "reports:read"], "the change shows")
+    admin = t.req("GET", f"/v1/roles/{role_id(t, 'admin')}")
+    eq((admin.status, admin.json["name"], admin.json["builtin"]), (200, "admin", True),
+       "a built-in role")
+    # Listing roles needs users:read, and so does reading one (not roles:write).
+    eq(t.req("POST", "/v1/roles", {"name": "lister", "permissions": ["users:read"]}).status, 201,
+       "role")
+    reader, pw = new_user(t, roles=["lister"])
+    eq(as_(t, login_as(t, reader["email"], pw), "GET", loc).status, 200, "users:read suffices")
+    viewer, pw = new_user(t, roles=["viewer"])
+    problem(as_(t, login_as(t, viewer["email"], pw), "GET", loc), 403, "forbidden")
+    for bad in ("not-a-uuid", "00000000-0000-7000-8000-000000000000", r.json["id"] + "0"):
+        problem(t.req("GET", f"/v1/roles/{bad}"), 404, "not-found")
+    problem(Tenant().req("GET", loc), 404, "not-found")  # another tenant's role
+    eq(t.req("DELETE", loc).status, 204, "delete")
+    problem(t.req("GET", loc), 404, "not-found")
+
+
+@test
 def role_changes_apply_on_next_request():
     t = Tenant()
     u, pw = new_user(t, roles=["viewer"])
@@ -269,6 +308,38 @@ def api_keys_lifecycle():
     invalid_token(t.srv.request("GET", "/v1/me", token=key["secret"]))
     problem(t.req("DELETE", f"/v1/api-keys/{key['id']}"), 404)
     check(t.req("GET", "/v1/api-keys").json["data"][0]["revoked_at"], "revoked_at shown")
+
+
+@test
+def api_key_location_answers_get_like_the_list_without_the_secret():
+    t = Tenant()
+    r = t.req("POST", "/v1/api-keys", {"name": "deploy", "roles": ["viewer"],
+                                       "expires_at": "2999-01-01T00:00:00Z"})
+    eq(r.status, 201, f"create key {r}")
+    created = dict(r.json)
+    secret = created.pop("secret")
+    loc = r.header("Location")
+    eq(loc, f"/v1/api-keys/{created['id']}", "Location")
+    got = t.req("GET", loc)
+    eq(got.status, 200, f"GET {loc}: {got}")
+    eq(got.json, created, "GET equals the 201 body without its secret")
+    listed = next(x for x in t.req("GET", "/v1/api-keys?limit=200").json["data"]
+                  if x["id"] == created["id"])
+    eq(got.json, listed, "GET equals the list element")
+    for s in (secret, secret[4:], "secret", "hash"):
+        check(s not in got.body, f"{s[:8]}... not in {got.body}")
+    # Reading a key needs apikeys:write, like the list: a viewer key cannot.
+    problem(t.srv.request("GET", loc, token=secret), 403, "forbidden")
+    for bad in ("not-a-uuid", "00000000-0000-7000-8000-000000000000"):
+        problem(t.req("GET", f"/v1/api-keys/{bad}"), 404, "not-found")
+    problem(Tenant().req("GET", loc), 404, "not-found")  # another tenant's key
+    # A revoked key stays listed, so it stays readable, with revoked_at.
+    eq(t.req("DELETE", loc).status, 204, "revoke")
+    got = t.req("GET", loc)
+    eq(got.status, 200, f"GET a revoked key {got}")
+    check(got.json["revoked_at"], "revoked_at shown")
+    eq(got.json, t.req("GET", "/v1/api-keys").json["data"][0], "revoked: still the list element")
+    check(secret not in got.body and "secret" not in got.body, "still no secret")
 
 
 @test
@@ -465,6 +536,10 @@ def access_responses_match_the_documented_schemas():
     r = t.req("POST", "/v1/roles", {"name": "doc-role", "permissions": ["items:read", "po:*"]})
     c("POST", "/v1/roles", r)
     c("GET", "/v1/roles", t.req("GET", "/v1/roles"))
+    c("GET", "/v1/roles/{id}", t.req("GET", f"/v1/roles/{r.json['id']}"))
+    c("GET", "/v1/roles/{id}", t.req("GET", f"/v1/roles/{r.json['id']}",
+                                     headers={"If-None-Match": '"1"'}))  # 304
+    c("GET", "/v1/roles/{id}", t.req("GET", "/v1/roles/nope"))  # 404
     c("PATCH", "/v1/roles/{id}", t.req("PATCH", f"/v1/roles/{r.json['id']}", {"name": "doc-2"}))
     c("DELETE", "/v1/roles/{id}", t.req("DELETE", f"/v1/roles/{r.json['id']}"))
     c("DELETE", "/v1/roles/{id}", t.req("DELETE", f"/v1/roles/{role_id(t, 'admin')}"))  # 409
@@ -473,6 +548,8 @@ def access_responses_match_the_documented_schemas():
     c("POST", "/v1/api-keys", r)
     c("POST", "/v1/api-keys", t.req("POST", "/v1/api-keys", {"name": "doc", "roles": []}))
     c("GET", "/v1/api-keys", t.req("GET", "/v1/api-keys"))
+    c("GET", "/v1/api-keys/{id}", t.req("GET", f"/v1/api-keys/{r.json['id']}"))
+    c("GET", "/v1/api-keys/{id}", t.req("GET", "/v1/api-keys/nope"))  # 404
     c("DELETE", "/v1/api-keys/{id}", t.req("DELETE", f"/v1/api-keys/{r.json['id']}"))
     c("DELETE", "/v1/api-keys/{id}", t.req("DELETE", f"/v1/api-keys/{r.json['id']}"))  # 404
 

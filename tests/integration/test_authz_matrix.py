@@ -120,9 +120,15 @@ class Fixture(Tenant):
     def snapshot(self):
         paths = [f"/v1/items/{self.item}", f"/v1/items/{self.item}/history",
                  f"/v1/users/{self.user}", f"/v1/workflows/{self.workflow}", "/v1/roles?limit=200",
-                 "/v1/api-keys?limit=200", "/v1/users?limit=200"]
+                 "/v1/api-keys?limit=200", "/v1/users?limit=200", f"/v1/roles/{self.role}",
+                 f"/v1/api-keys/{self.key_id}", f"/v1/webhooks/{self.webhook}"]
         paths.append(f"/v1/webhooks/{self.webhook}/deliveries")
-        return {p: self.req("GET", p).body for p in paths}
+        out = {}
+        for p in paths:
+            r = self.req("GET", p)
+            eq(r.status, 200, f"tenant A reads {p}")
+            out[p] = r.body
+        return out
 
     def secrets(self):
         return [self.id, self.slug, self.item, self.user, self.role, self.key_id, self.workflow,

@@ -327,6 +327,44 @@ def ssrf_spellings_refused_at_creation():
 
 
 @test
+def webhook_location_answers_get_like_the_list_without_the_secret():
+    from test_openapi import conforms, document
+    doc = document()
+    t = Tenant()
+    r = t.req("POST", "/v1/webhooks", {"url": "https://93.184.215.14/get-one",
+                                       "event_types": ["none.such", "other.thing"]})
+    eq(r.status, 201, f"create webhook {r}")
+    created = dict(r.json)
+    secret = created.pop("secret")
+    loc = r.header("Location")
+    eq(loc, f"/v1/webhooks/{created['id']}", "Location")
+    got = t.req("GET", loc)
+    eq(got.status, 200, f"GET {loc}: {got}")
+    conforms(doc, "GET", "/v1/webhooks/{id}", got)
+    eq(got.json, created, "GET equals the 201 body without its secret")
+    listed = {w["id"]: w for w in t.req("GET", "/v1/webhooks").json["data"]}
+    eq(got.json, listed[created["id"]], "GET equals the list element")
+    for s in (secret, secret[len("whsec_"):], "secret"):
+        check(s not in got.body, f"{s[:10]}... not in {got.body}")
+    # A disabled subscription is listed, so it is readable, with its reason.
+    psql("UPDATE events.webhooks SET status = 'disabled', disabled_reason = 'the receiver"
+         f" answered 410' WHERE id = '{created['id']}'")
+    got = t.req("GET", loc)
+    eq((got.status, got.json["status"], got.json["disabled_reason"]),
+       (200, "disabled", "the receiver answered 410"), f"disabled {got}")
+    eq(got.json, t.req("GET", "/v1/webhooks").json["data"][0], "disabled: the list element")
+    for bad in ("not-a-uuid", "00000000-0000-7000-8000-000000000000"):
+        nf = t.req("GET", f"/v1/webhooks/{bad}")
+        problem(nf, 404, "not-found")
+        conforms(doc, "GET", "/v1/webhooks/{id}", nf)
+    problem(Tenant().req("GET", loc), 404, "not-found")  # another tenant's webhook
+    # A deleted subscription is no longer listed, so it is not found either.
+    eq(t.req("DELETE", loc).status, 204, "delete")
+    eq(t.req("GET", "/v1/webhooks").json["data"], [], "the list hides it")
+    problem(t.req("GET", loc), 404, "not-found")
+
+
+@test
 def private_allowed_by_configuration_but_metadata_never():
     with own_server() as srv:
         t = Tenant(srv)

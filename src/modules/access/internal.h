@@ -77,10 +77,12 @@ void access_patch_user(tf_req *req);
 void access_put_user_roles(tf_req *req);
 void access_list_roles(tf_req *req);
 void access_create_role(tf_req *req);
+void access_get_role(tf_req *req);
 void access_patch_role(tf_req *req);
 void access_delete_role(tf_req *req);
 void access_create_key(tf_req *req);
 void access_list_keys(tf_req *req);
+void access_get_key(tf_req *req);
 void access_delete_key(tf_req *req);
 
 /* ratelimit.c: failed-login limits, in this process's memory. */

@@ -5,9 +5,9 @@
  * The one thing to know: the secret ("tfk_" + 43 base64url characters) is
  * returned once, in the creation response, and only its keyed hash is stored
  * (see tf_secret_hash), so neither the database nor the audit trail nor the
- * list endpoint can reveal it. The principal resolver checks revocation and
- * expiry on every request, in the database every server process shares, so a
- * revoked key fails on its very next request everywhere.
+ * list and read endpoints can reveal it. The principal resolver checks
+ * revocation and expiry on every request, in the database every server
+ * process shares, so a revoked key fails on its very next request everywhere.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -107,6 +107,24 @@ void access_list_keys(tf_req *req)
     PGresult *r = tf_tx_exec(tf_req_tx(req), &list_keys, params, tf_req_problem(req));
     if (r)
         access_reply_page(req, "api-keys", r, limit, 0, 1);
+}
+
+/* Revoked keys too, as the list shows them. Keys have no version, so no ETag. */
+static tf_stmt get_key = TF_STMT(
+    "SELECT " KEY_JSON " FROM access.api_keys k"
+    " WHERE k.tenant_id = platform.current_tenant() AND k.id = $1", 1);
+
+void access_get_key(tf_req *req)
+{
+    const char *id = access_path_id(req, not_found);
+    if (!id)
+        return;
+    const char *params[] = {id};
+    PGresult *r = tf_tx_exec_one(tf_req_tx(req), &get_key, params, not_found,
+                                 tf_req_problem(req));
+    if (r)
+        tf_reply_text(req, 200, "application/json; charset=utf-8", tf_val(r, 0, 0),
+                      strlen(tf_val(r, 0, 0)));
 }
 
 static tf_stmt revoke_key = TF_STMT(

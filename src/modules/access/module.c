@@ -1,7 +1,8 @@
 /*
  * The access module's routes. Each route names the permission it needs; the
  * HTTP layer refuses to register one that does not. There is no read
- * permission for keys: listing them needs apikeys:write, like managing them.
+ * permission for keys: listing or reading them needs apikeys:write, like
+ * managing them.
  */
 #include "internal.h"
 
@@ -21,6 +22,7 @@ static const tf_route routes[] = {
      "Replace a user's roles", 0, NULL},
     {"GET", "/v1/roles", "users:read", access_list_roles, "limit,cursor", "List roles", 0, NULL},
     {"POST", "/v1/roles", "roles:write", access_create_role, NULL, "Create a role", 0, NULL},
+    {"GET", "/v1/roles/{id}", "users:read", access_get_role, NULL, "Get a role", 0, NULL},
     {"PATCH", "/v1/roles/{id}", "roles:write", access_patch_role, NULL,
      "Rename a role or change its permissions", 0, NULL},
     {"DELETE", "/v1/roles/{id}", "roles:write", access_delete_role, NULL, "Delete a role", 0, NULL},
@@ -28,6 +30,8 @@ static const tf_route routes[] = {
      "Create an API key (the secret is shown once)", TF_ROUTE_SECRET, NULL},
     {"GET", "/v1/api-keys", "apikeys:write", access_list_keys, "limit,cursor",
      "List API keys (never their secrets)", 0, NULL},
+    {"GET", "/v1/api-keys/{id}", "apikeys:write", access_get_key, NULL,
+     "Get an API key (never its secret)", 0, NULL},
     {"DELETE", "/v1/api-keys/{id}", "apikeys:write", access_delete_key, NULL,
      "Revoke an API key at once", 0, NULL},
 };

@@ -193,6 +193,20 @@ void access_create_role(tf_req *req)
     access_reply_row(req, 201, tf_val(r, 0, 0), tf_val_int(r, 0, 1), loc);
 }
 
+void access_get_role(tf_req *req)
+{
+    const char *id = access_path_id(req, not_found);
+    if (!id)
+        return;
+    const char *params[] = {id};
+    PGresult *r = tf_tx_exec_one(tf_req_tx(req), &get_role, params, not_found,
+                                 tf_req_problem(req));
+    if (!r)
+        return;
+    if (!tf_req_not_modified(req, tf_val_int(r, 0, 1)))
+        access_reply_row(req, 200, tf_val(r, 0, 0), tf_val_int(r, 0, 1), NULL);
+}
+
 static tf_stmt lock_role = TF_STMT(
     "SELECT r.version, r.name, to_jsonb(r.permissions)::text, r.builtin FROM access.roles r"
     " WHERE r.tenant_id = platform.current_tenant() AND r.id = $1 FOR UPDATE", 1);

@@ -202,6 +202,8 @@ static const tf_route routes[] = {
      "Subscribe a URL to events (the signing secret is shown once)", TF_ROUTE_SECRET, NULL},
     {"GET", "/v1/webhooks", "webhooks:write", webhooks_list, "limit,cursor",
      "List webhook subscriptions", 0, NULL},
+    {"GET", "/v1/webhooks/{id}", "webhooks:write", webhooks_get, NULL,
+     "Get a webhook subscription (never its secret)", 0, NULL},
     {"DELETE", "/v1/webhooks/{id}", "webhooks:write", webhooks_delete, NULL,
      "Delete a webhook subscription", 0, NULL},
     {"GET", "/v1/webhooks/{id}/deliveries", "webhooks:write", webhooks_deliveries,

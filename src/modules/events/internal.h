@@ -54,6 +54,7 @@ long long events_retry_delay_ms(int next);
 void events_feed(tf_req *req);
 void webhooks_create(tf_req *req);
 void webhooks_list(tf_req *req);
+void webhooks_get(tf_req *req);
 void webhooks_delete(tf_req *req);
 void webhooks_deliveries(tf_req *req);
 

@@ -1,6 +1,6 @@
 /*
- * Webhook subscriptions: create (the secret is shown once), list, delete,
- * and the delivery attempts of one subscription.
+ * Webhook subscriptions: create (the secret is shown once), list, read,
+ * delete, and the delivery attempts of one subscription.
  *
  * The secret. The dispatcher must sign every delivery with it, so a one-way
  * hash cannot be stored. It is stored sealed instead: XChaCha20-Poly1305
@@ -213,6 +213,25 @@ void webhooks_deliveries(tf_req *req)
     if (id && tf_tx_exec_one(tf_req_tx(req), &hook_exists, params, "No such webhook.",
                              tf_req_problem(req)))
         list(req, &list_attempts, "deliveries", id);
+}
+
+/* As listed: a deleted subscription is not found. */
+static tf_stmt get_hook = TF_STMT(
+    "SELECT " WEBHOOK_JSON " FROM events.webhooks w"
+    " WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid"
+    " AND w.status <> 'deleted'", 1);
+
+void webhooks_get(tf_req *req)
+{
+    const char *id = hook_id(req);
+    if (!id)
+        return;
+    const char *params[] = {id};
+    PGresult *r = tf_tx_exec_one(tf_req_tx(req), &get_hook, params, "No such webhook.",
+                                 tf_req_problem(req));
+    if (r)
+        tf_reply_text(req, 200, "application/json; charset=utf-8", tf_val(r, 0, 0),
+                      strlen(tf_val(r, 0, 0)));
 }
 
 /* What the webhook still had to send is failed with it: nothing would ever
