@@ -43,10 +43,10 @@ void tf_pool_free(tf_pool *pool);
 /* At most max_waiters requests wait for a connection; the next one is refused
  * at once with 503 (default: no limit). */
 void tf_pool_set_max_waiters(tf_pool *pool, int max_waiters);
-/* Connections in use and requests waiting, for /metrics. */
 /* True while the last attempt to (re)connect failed: the database is down
  * or out of reach. Background jobs back off while it holds. */
 bool tf_pool_unreachable(tf_pool *pool);
+/* Connections in use and requests waiting, for /metrics. */
 void tf_pool_stats(tf_pool *pool, int *in_use, int *waiting, int *size);
 
 enum { TF_MAX_PREFETCH = 3, TF_PREFETCH_PARAMS = 12 };

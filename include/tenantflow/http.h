@@ -131,8 +131,11 @@ tf_pool *tf_req_pool(tf_req *req);
  * it is not a list of entity tags. weak: If-None-Match's weak comparison,
  * where W/"3" matches; If-Match compares strongly. */
 int tf_etag_match(const char *header, long long version, bool weak);
-/* If-Match: true to go on; false with 412 ("The <noun> has changed") or 400
- * set. */
+/* If-Match (header, may be NULL): true to go on; false with 412 ("The <noun>
+ * has changed") or 400 set in p. tf_req_if_match: the same for this
+ * request's header and problem. */
+bool tf_if_match_ok(const char *header, long long version, const char *noun,
+                    tf_problem *p) TF_MUST_CHECK;
 bool tf_req_if_match(tf_req *req, long long version, const char *noun) TF_MUST_CHECK;
 /* Only whether If-Match is well formed (false with 400 set), for a handler
  * that learns the version later. */

@@ -125,7 +125,9 @@ static long int_var(struct errs *e, const char *name, long min, long max)
     return n;
 }
 
-/* HOST:PORT of variable name into host (64 bytes) and *port. */
+enum { HOST_MAX = 64 };
+
+/* HOST:PORT of variable name into host (HOST_MAX bytes) and *port. */
 static void parse_listen(struct errs *e, const char *name, char *host, const char **host_out,
                          int *port_out)
 {
@@ -133,7 +135,7 @@ static void parse_listen(struct errs *e, const char *name, char *host, const cha
     const char *colon = strrchr(v, ':');
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || (size_t)(colon - v) >= 64 || colon == v || end == colon + 1 || *end ||
+    if (!colon || (size_t)(colon - v) >= HOST_MAX || colon == v || end == colon + 1 || *end ||
         port < 0 || port > 65535) {
         add_err(e, "%s: \"%s\" is not HOST:PORT", name, v);
         return;
@@ -317,7 +319,7 @@ bool tf_config_load(tf_config *cfg, bool need_server, char *err, size_t errsz)
     else if (need_server)
         check_readable(&e, "TENANTFLOW_SIGNING_KEY", cfg->signing_key);
     cfg->migrations_dir = get("TENANTFLOW_MIGRATIONS_DIR");
-    static char listen_host[64], metrics_host[64];
+    static char listen_host[HOST_MAX], metrics_host[HOST_MAX];
     parse_listen(&e, "TENANTFLOW_LISTEN", listen_host, &cfg->listen_host, &cfg->listen_port);
     cfg->threads = (int)int_var(&e, "TENANTFLOW_THREADS", 1, 256);
     cfg->pool_size = (int)int_var(&e, "TENANTFLOW_DB_POOL_SIZE", 1, 512);

@@ -51,9 +51,9 @@ int tf_etag_match(const char *header, long long version, bool weak)
 }
 
 /* The 400 for a list that is not one; false. */
-static bool malformed(tf_req *req, const char *header)
+static bool malformed(tf_problem *p, const char *header)
 {
-    tf_problem_set(tf_req_problem(req), TF_PB_BAD_REQUEST,
+    tf_problem_set(p, TF_PB_BAD_REQUEST,
                    "%s must list entity tags in quotes, such as \"3\", or be *.", header);
     return false;
 }
@@ -61,20 +61,25 @@ static bool malformed(tf_req *req, const char *header)
 bool tf_req_if_match_valid(tf_req *req)
 {
     return tf_etag_match(tf_req_header(req, "If-Match"), 0, false) >= 0 ||
-           malformed(req, "If-Match");
+           malformed(tf_req_problem(req), "If-Match");
 }
 
-bool tf_req_if_match(tf_req *req, long long version, const char *noun)
+bool tf_if_match_ok(const char *header, long long version, const char *noun, tf_problem *p)
 {
-    int m = tf_etag_match(tf_req_header(req, "If-Match"), version, false);
+    int m = tf_etag_match(header, version, false);
     if (m < 0)
-        return malformed(req, "If-Match");
-    if (m == 0 && tf_req_header(req, "If-Match")) {
-        tf_problem_set(tf_req_problem(req), TF_PB_PRECONDITION_FAILED,
+        return malformed(p, "If-Match");
+    if (m == 0 && header) {
+        tf_problem_set(p, TF_PB_PRECONDITION_FAILED,
                        "The %s has changed; its current version is %lld.", noun, version);
         return false;
     }
     return true;
+}
+
+bool tf_req_if_match(tf_req *req, long long version, const char *noun)
+{
+    return tf_if_match_ok(tf_req_header(req, "If-Match"), version, noun, tf_req_problem(req));
 }
 
 void tf_reply_etag(tf_req *req, long long version)
@@ -88,7 +93,7 @@ bool tf_req_not_modified(tf_req *req, long long version)
 {
     int m = tf_etag_match(tf_req_header(req, "If-None-Match"), version, true);
     if (m < 0)
-        return !malformed(req, "If-None-Match");
+        return !malformed(tf_req_problem(req), "If-None-Match");
     if (m == 0)
         return false;
     tf_reply_etag(req, version);

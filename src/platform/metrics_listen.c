@@ -14,17 +14,21 @@
 
 #include "tenantflow/log.h"
 #include "tenantflow/metrics.h"
+#include "tenantflow/problem.h"
 
 struct tf_metrics_listener {
     struct MHD_Daemon *daemon;
 };
 
+/* Queues body (malloc'd, taken over) as the answer. */
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                             char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+                             char *body, size_t len)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
-    if (!r)
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
         return MHD_NO;
+    }
     MHD_add_response_header(r, "Content-Type", type);
     if (status == 405)
         MHD_add_response_header(r, "Allow", "GET, HEAD");
@@ -33,22 +37,21 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     return ok;
 }
 
-static enum MHD_Result problem(struct MHD_Connection *conn, unsigned status, const char *slug,
-                               const char *title, const char *detail, const char *url)
+/* The same RFC 9457 body as the main listener's (problem.c), without a
+ * request id: nothing here is logged per request. */
+static enum MHD_Result problem(struct MHD_Connection *conn, tf_problem_kind kind,
+                               const char *detail, const char *url)
 {
-    char type[64];
-    snprintf(type, sizeof type, "/problems/%s", slug);
-    json_t *p = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", title, "status",
-                          (int)status, "detail", detail, "instance", url);
-    if (!p) /* a path that is not UTF-8 */
-        p = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status",
-                      (int)status, "detail", detail);
-    char *body = p ? json_dumps(p, JSON_COMPACT) : NULL;
-    json_decref(p);
-    if (!body)
-        return MHD_NO;
-    return reply(conn, status, "application/problem+json", body, strlen(body),
-                 MHD_RESPMEM_MUST_FREE);
+    tf_problem p = {0};
+    tf_problem_set(&p, kind, "%s", detail);
+    json_t *body = tf_problem_body(&p, url, NULL);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    enum MHD_Result ok = text ? reply(conn, (unsigned)tf_problem_status(&p),
+                                      "application/problem+json", text, strlen(text))
+                              : MHD_NO;
+    tf_problem_clear(&p);
+    return ok;
 }
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -69,15 +72,12 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
         return MHD_YES;
     }
     if (strcmp(url, "/metrics") != 0)
-        return problem(conn, 404, "not-found", "Not found",
-                       "Only /metrics is served on this address.", url);
+        return problem(conn, TF_PB_NOT_FOUND, "Only /metrics is served on this address.", url);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return problem(conn, 405, "method-not-allowed", "Method not allowed",
-                       "/metrics answers GET and HEAD.", "/metrics");
+        return problem(conn, TF_PB_METHOD_NOT_ALLOWED, "/metrics answers GET and HEAD.", url);
     size_t len = 0;
     char *text = tf_metrics_render(&len);
-    return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text, len,
-                 MHD_RESPMEM_MUST_FREE);
+    return reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
 tf_metrics_listener *tf_metrics_listen(const char *host, int port, char *err, size_t errsz)

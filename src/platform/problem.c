@@ -99,8 +99,13 @@ static json_t *path_text(const char *path)
     size_t n = strlen(path);
     char *buf = tf_xmalloc(3 * n + 1);
     char *o = buf;
-    for (const unsigned char *c = (const unsigned char *)path; *c; c++)
-        o += *c >= 0x80 ? sprintf(o, "%%%02X", *c) : sprintf(o, "%c", *c);
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if (*c >= 0x80)
+            o += sprintf(o, "%%%02X", *c);
+        else
+            *o++ = (char)*c;
+    }
+    *o = '\0';
     v = json_string(buf);
     free(buf);
     return v ? v : json_string("/");

@@ -183,6 +183,23 @@ void access_reply_page(tf_req *req, const char *endpoint, const PGresult *r, int
     tf_reply_page(req, r, col, limit, scope_of(req, endpoint), "a", key_col);
 }
 
+void access_get_one(tf_req *req, tf_stmt *stmt, const char *not_found, bool versioned)
+{
+    const char *id = access_path_id(req, not_found);
+    if (!id)
+        return;
+    const char *params[] = {id};
+    PGresult *r = tf_tx_exec_one(tf_req_tx(req), stmt, params, not_found, tf_req_problem(req));
+    if (!r)
+        return;
+    const char *json_text = tf_val(r, 0, 0);
+    if (!versioned)
+        tf_reply_text(req, 200, "application/json; charset=utf-8", json_text,
+                      strlen(json_text));
+    else if (!tf_req_not_modified(req, tf_val_int(r, 0, 1)))
+        access_reply_row(req, 200, json_text, tf_val_int(r, 0, 1), NULL);
+}
+
 void access_reply_row(tf_req *req, int status, const char *json_text, long long version,
                       const char *location)
 {

@@ -62,6 +62,10 @@ bool access_page_start(tf_req *req, const char *endpoint, int *limit, const char
  * where the cursor holds column key_col of the last row when there are more. */
 void access_reply_page(tf_req *req, const char *endpoint, const PGresult *r, int limit, int col,
                        int key_col);
+/* GET of one row by the path's id (404 with not_found when malformed or
+ * absent): stmt takes the id and returns the JSON text in column 0 and, when
+ * versioned, the version in column 1 (ETag; If-None-Match gives 304). */
+void access_get_one(tf_req *req, tf_stmt *stmt, const char *not_found, bool versioned);
 /* Replies with a JSON row (text) and its ETag; 201 adds Location. */
 void access_reply_row(tf_req *req, int status, const char *json_text, long long version,
                       const char *location);

@@ -116,15 +116,7 @@ static tf_stmt get_key = TF_STMT(
 
 void access_get_key(tf_req *req)
 {
-    const char *id = access_path_id(req, not_found);
-    if (!id)
-        return;
-    const char *params[] = {id};
-    PGresult *r = tf_tx_exec_one(tf_req_tx(req), &get_key, params, not_found,
-                                 tf_req_problem(req));
-    if (r)
-        tf_reply_text(req, 200, "application/json; charset=utf-8", tf_val(r, 0, 0),
-                      strlen(tf_val(r, 0, 0)));
+    access_get_one(req, &get_key, not_found, false);
 }
 
 static tf_stmt revoke_key = TF_STMT(

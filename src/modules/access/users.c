@@ -150,16 +150,7 @@ void access_list_users(tf_req *req)
 
 void access_get_user(tf_req *req)
 {
-    const char *id = access_path_id(req, not_found);
-    if (!id)
-        return;
-    const char *params[] = {id};
-    PGresult *r = tf_tx_exec_one(tf_req_tx(req), &get_user, params, not_found,
-                                 tf_req_problem(req));
-    if (!r)
-        return;
-    if (!tf_req_not_modified(req, tf_val_int(r, 0, 1)))
-        access_reply_row(req, 200, tf_val(r, 0, 0), tf_val_int(r, 0, 1), NULL);
+    access_get_one(req, &get_user, not_found, true);
 }
 
 /* The user as it is now, locked: version, name, status, its effective

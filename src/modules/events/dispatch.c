@@ -355,7 +355,7 @@ void events_dispatch_round(tf_pool *pool, void *arg)
      * ends there, or the same message would be sent again at once, over and
      * over, for as long as the database refuses (the next round retries). */
     bool recorded = true;
-    for (int rounds = 0; rounds < 1000 && recorded; rounds++) {
+    for (int rounds = 0; rounds < 1000; rounds++) {
         int n = fetch_due(pool, msgs);
         for (int i = 0; i < n; i++) {
             if (recorded && !events_stopping())

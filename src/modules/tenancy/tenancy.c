@@ -186,10 +186,11 @@ static void get_tenant(tf_req *req)
         reply_tenant(req, 200, r);
 }
 
-/* The old values come from a locked sub-select joined into the UPDATE, so
- * they are read before the row changes. */
+/* An If-Match is checked against the locked row before the update. */
 static tf_stmt lock_stmt = TF_STMT(
     "SELECT version FROM tenancy.tenants WHERE id = platform.current_tenant() FOR UPDATE", 0);
+/* The old values come from a locked sub-select joined into the UPDATE, so
+ * they are read before the row changes. */
 static tf_stmt update_stmt = TF_STMT(
     "UPDATE tenancy.tenants t SET name = coalesce($1, t.name), status = coalesce($2, t.status),"
     " version = t.version + 1, updated_at = now()"
@@ -220,7 +221,7 @@ static void update_tenant(tf_req *req)
     const char *id;
     if (!tf_req_if_match_valid(req) || !bind_path_tenant(req, &id))
         return;
-    if (tf_req_header(req, "If-Match")) { /* checked on the locked row */
+    if (tf_req_header(req, "If-Match")) {
         PGresult *v = tf_tx_exec_one(tf_req_tx(req), &lock_stmt, NULL, "No such tenant.", p);
         if (!v || !tf_req_if_match(req, tf_val_int(v, 0, 0), "tenant"))
             return;

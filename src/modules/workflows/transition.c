@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "tenantflow/audit.h"
 #include "tenantflow/events.h"
+#include "tenantflow/http.h"
 #include "tenantflow/json.h"
 
 bool wf_record_change(tf_tx *tx, const tf_origin *o, const char *action, const char *item_id,
@@ -120,11 +121,8 @@ static bool check_transition(const wf_fire *f, const json_t *def, const json_t *
         tf_problem_set(p, TF_PB_FORBIDDEN, "Transition %s needs the permission %s.", name, perm);
         return false;
     }
-    if (f->if_match && tf_etag_match(f->if_match, version, false) != 1) {
-        tf_problem_set(p, TF_PB_PRECONDITION_FAILED,
-                       "The item has changed; its current version is %lld.", version);
+    if (!tf_if_match_ok(f->if_match, version, "item", p))
         return false;
-    }
     if (!f->principal)
         return true;
     size_t i;
