@@ -10,6 +10,11 @@
  * Under overload a request waits for a connection only while fewer than
  * max_waiters others are already waiting; past that it is refused at once
  * (503 with Retry-After), so a burst cannot pile up threads and memory.
+ * Waiters are served in arrival order: a released connection is handed to
+ * the oldest waiter, never left for whichever thread asks next. (With a
+ * free-for-all, the thread that has just released a connection asks again
+ * before the woken waiter is scheduled, and a request could wait behind a
+ * background job for hundreds of milliseconds while others flowed past.)
  */
 #include "tenantflow/db.h"
 
@@ -34,14 +39,21 @@ struct slot {
     unsigned char prepared[MAX_STMTS / 8];
 };
 
+/* A thread waiting for a connection, on its own stack; release() fills got. */
+struct waiter {
+    struct waiter *next;
+    pthread_cond_t handed;
+    struct slot *got;
+};
+
 struct tf_pool {
     char *conninfo;
     int size, wait_ms, waiting, in_use, max_waiters;
     tf_metric *rejected_full, *rejected_timeout;
     struct slot *slots;
     pthread_mutex_t lock;
-    pthread_cond_t freed;
-    atomic_bool unreachable; /* the last (re)connect failed */
+    struct waiter *first, *last; /* FIFO of waiting threads */
+    atomic_bool unreachable;     /* the last (re)connect failed */
 };
 
 struct deferred {
@@ -123,7 +135,6 @@ tf_pool *tf_pool_new(const char *conninfo, int size, int wait_ms, char *err, siz
         "Requests refused with 503 because no database connection could be had.");
     pool->slots = tf_xcalloc((size_t)size, sizeof(struct slot));
     pthread_mutex_init(&pool->lock, NULL);
-    pthread_cond_init(&pool->freed, NULL);
     return pool;
 }
 
@@ -136,7 +147,6 @@ void tf_pool_free(tf_pool *pool)
     free(pool->slots);
     free(pool->conninfo);
     pthread_mutex_destroy(&pool->lock);
-    pthread_cond_destroy(&pool->freed);
     free(pool);
 }
 
@@ -164,6 +174,19 @@ static struct slot *free_slot(tf_pool *pool)
     return NULL;
 }
 
+/* Takes w out of the wait queue (it timed out before being handed a slot). */
+static void unqueue(tf_pool *pool, struct waiter *w)
+{
+    struct waiter **pp = &pool->first, *prev = NULL;
+    while (*pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    *pp = w->next;
+    if (pool->last == w)
+        pool->last = prev;
+}
+
 /* A free connection, or NULL with *full set when the wait queue was full
  * (refused at once) and clear when the wait timed out. */
 static struct slot *acquire(tf_pool *pool, bool *full)
@@ -177,18 +200,30 @@ static struct slot *acquire(tf_pool *pool, bool *full)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&pool->lock);
-    struct slot *got = free_slot(pool);
-    *full = !got && pool->waiting >= pool->max_waiters;
-    if (!got && !*full) {
-        pool->waiting++;
-        while (!(got = free_slot(pool)))
-            if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT)
-                break;
-        pool->waiting--;
-    }
+    struct slot *got = pool->first ? NULL : free_slot(pool);
     if (got) {
         got->busy = true;
         pool->in_use++;
+    }
+    *full = !got && pool->waiting >= pool->max_waiters;
+    if (!got && !*full) {
+        struct waiter w = {.next = NULL, .got = NULL};
+        pthread_cond_init(&w.handed, NULL);
+        if (pool->last)
+            pool->last->next = &w;
+        else
+            pool->first = &w;
+        pool->last = &w;
+        pool->waiting++;
+        while (!w.got)
+            if (pthread_cond_timedwait(&w.handed, &pool->lock, &deadline) == ETIMEDOUT) {
+                if (!w.got)
+                    unqueue(pool, &w);
+                break;
+            }
+        pool->waiting--;
+        pthread_cond_destroy(&w.handed);
+        got = w.got; /* release() marked it busy and counted it in use */
     }
     pthread_mutex_unlock(&pool->lock);
     if (!got)
@@ -208,9 +243,17 @@ static void release(tf_pool *pool, struct slot *s)
         }
     }
     pthread_mutex_lock(&pool->lock);
-    s->busy = false;
-    pool->in_use--;
-    pthread_cond_signal(&pool->freed);
+    struct waiter *w = pool->first;
+    if (w) { /* straight to the oldest waiter: still busy, still in use */
+        pool->first = w->next;
+        if (!pool->first)
+            pool->last = NULL;
+        w->got = s;
+        pthread_cond_signal(&w->handed);
+    } else {
+        s->busy = false;
+        pool->in_use--;
+    }
     pthread_mutex_unlock(&pool->lock);
 }
 

@@ -3,8 +3,11 @@
  * TENANTFLOW_DATABASE_URL): reads prefetched with BEGIN, the read-only
  * transaction whose COMMIT travels with them, and the round trips each costs.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "suites.h"
 #include "tenantflow/db.h"
@@ -145,6 +148,68 @@ START_TEST(the_prefetch_list_has_a_fixed_size)
 }
 END_TEST
 
+/* A thread that waits for the pool's one connection, holds it a moment, and
+ * gives it back; got tells when it had it. */
+struct holder {
+    tf_pool *pool;
+    atomic_bool got, done;
+};
+
+static void *wait_and_hold(void *arg)
+{
+    struct holder *h = arg;
+    tf_arena *a = tf_arena_new();
+    tf_problem p = {0};
+    tf_tx *tx = tf_tx_begin(h->pool, a, NULL, &p);
+    atomic_store(&h->got, tx != NULL);
+    struct timespec moment = {0, 50 * 1000000L};
+    nanosleep(&moment, NULL);
+    if (tx)
+        tf_tx_rollback(tx);
+    tf_arena_free(a);
+    atomic_store(&h->done, true);
+    return NULL;
+}
+
+static void wait_for_waiters(tf_pool *pool, int n)
+{
+    struct timespec tick = {0, 1000000L};
+    for (int i = 0; i < 5000; i++) {
+        int in_use, waiting, size;
+        tf_pool_stats(pool, &in_use, &waiting, &size);
+        if (waiting == n)
+            return;
+        nanosleep(&tick, NULL);
+    }
+    ck_abort_msg("nobody started waiting for the connection");
+}
+
+/* A released connection goes to the thread that was already waiting, not to
+ * the releasing thread asking again at once (which, being on the CPU, would
+ * win every time and could keep a waiter out indefinitely). */
+START_TEST(a_released_connection_goes_to_the_oldest_waiter)
+{
+    tf_pool *pool = pool_of_one();
+    tf_arena *a = tf_arena_new();
+    tf_problem p = {0};
+    tf_tx *mine = tf_tx_begin(pool, a, NULL, &p);
+    ck_assert_ptr_nonnull(mine);
+    struct holder h = {.pool = pool};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, wait_and_hold, &h), 0);
+    wait_for_waiters(pool, 1);
+    tf_tx_rollback(mine);
+    mine = tf_tx_begin(pool, a, NULL, &p); /* asks again straight away */
+    ck_assert_ptr_nonnull(mine);
+    ck_assert_msg(atomic_load(&h.got) && atomic_load(&h.done),
+                  "the connection went to the thread that had just released it");
+    tf_tx_rollback(mine);
+    pthread_join(t, NULL);
+    tf_arena_free(a);
+    tf_pool_free(pool);
+}
+END_TEST
+
 Suite *db_suite(void)
 {
     Suite *s = suite_create("db");
@@ -153,6 +218,7 @@ Suite *db_suite(void)
     tcase_add_test(tc, a_committed_read_only_transaction_refuses_writes);
     tcase_add_test(tc, prefetched_reads_answer_only_the_same_statement_and_parameters);
     tcase_add_test(tc, the_prefetch_list_has_a_fixed_size);
+    tcase_add_test(tc, a_released_connection_goes_to_the_oldest_waiter);
     suite_add_tcase(s, tc);
     return s;
 }
