@@ -41,8 +41,11 @@ export TENANTFLOW_MIGRATIONS_DIR=$PWD/migrations
 export TENANTFLOW_SIGNING_KEY=$tmp/signing.key
 export TENANTFLOW_TOKEN_TTL=3600
 export TENANTFLOW_LOG_LEVEL=warn
-export TENANTFLOW_THREADS=${BENCH_THREADS:-8}
-export TENANTFLOW_DB_POOL_SIZE=${BENCH_POOL:-8}
+# The server's own defaults (one I/O thread and two connections per CPU)
+# unless BENCH_THREADS / BENCH_POOL say otherwise; pgbench gets as many
+# connections as the pool.
+export TENANTFLOW_THREADS=${BENCH_THREADS:-$(nproc)}
+export TENANTFLOW_DB_POOL_SIZE=${BENCH_POOL:-$((2 * $(nproc)))}
 export TENANTFLOW_RATE_LIMIT=off
 export TENANTFLOW_MAX_CONNECTIONS_PER_IP=0  # wrk and the 1,000 idle connections all come from 127.0.0.1
 http_port=$((port + 1))

@@ -280,9 +280,10 @@ static int serve(const tf_config *cfg)
         goto out;
     }
     tf_log_json(TF_LOG_INFO, "listening",
-                json_pack("{s:s, s:i, s:i, s:s, s:b}", "host", cfg->listen_host, "port",
+                json_pack("{s:s, s:i, s:i, s:s, s:b, s:i, s:i}", "host", cfg->listen_host, "port",
                           tf_server_port(srv), "schema", schema, "version", TF_VERSION, "tls",
-                          tls != NULL));
+                          tls != NULL, "io_threads", cfg->threads, "db_connections",
+                          cfg->pool_size));
     /* Safety check passed, schema version known, socket listening. */
     tf_notify("READY=1");
     for (;;) {

@@ -527,6 +527,20 @@ def cors_unconfigured_sends_no_cors_headers():
 
 # --- configuration -----------------------------------------------------------
 
+@test
+def threads_and_connections_default_to_the_cpus():
+    # Empty counts as unset, so the server sizes itself: one I/O thread and
+    # two database connections per CPU it may run on (what `nproc` counts).
+    cpus = len(os.sched_getaffinity(0))
+    with Server(TENANTFLOW_THREADS="", TENANTFLOW_DB_POOL_SIZE="", TENANTFLOW_LOG_LEVEL="info") as srv:
+        line = next(json.loads(l) for l in srv.read_log().splitlines() if '"listening"' in l)
+    eq(line["io_threads"], cpus, "one I/O thread per CPU")
+    eq(line["db_connections"], 2 * cpus, "two database connections per CPU")
+    with Server(TENANTFLOW_THREADS="3", TENANTFLOW_DB_POOL_SIZE="5", TENANTFLOW_LOG_LEVEL="info") as srv:
+        line = next(json.loads(l) for l in srv.read_log().splitlines() if '"listening"' in l)
+    eq((line["io_threads"], line["db_connections"]), (3, 5), "set values win")
+
+
 BAD = [
     ("TENANTFLOW_THREADS", "0"),
     ("TENANTFLOW_THREADS", "8x"),
