@@ -53,6 +53,7 @@ BODIES = {
                                                if k != "key"},
     ("POST", "/v1/items"): lambda a: {"workflow": a.workflow, "title": "m"},
     ("POST", "/v1/webhooks"): lambda a: {"url": PUBLIC_HOOK, "event_types": ["none.such"]},
+    ("PATCH", "/v1/webhooks/{id}"): lambda a: {"status": "disabled"},
     ("PATCH", "/v1/items/{id}"): lambda a: {"title": "Changed by matrix"},
     ("POST", "/v1/items/{id}/transitions"): lambda a: {"transition": "submit"},
 }

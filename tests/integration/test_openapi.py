@@ -312,6 +312,18 @@ def responses_match_the_documented_schemas():
     c("GET", "/v1/items/{id}/history", t.req("GET", f"/v1/items/{r.json['id']}/history"))
     c("GET", "/v1/items/{id}/history", t.req("GET", f"/v1/items/{unique('x')}/history"))
     c("GET", "/problems/{slug}", srv.request("GET", "/problems/validation"))
+    # A webhook's secret is in the 201 only (WebhookCreated), never in a read.
+    r = t.req("POST", "/v1/webhooks", {"url": "https://93.184.215.14/hook",
+                                       "event_types": ["item.created"]})
+    c("POST", "/v1/webhooks", r)
+    hook = r.json["id"]
+    c("POST", "/v1/webhooks", t.req("POST", "/v1/webhooks", {"url": "http://10.0.0.1/"}))
+    for tpl, path in (("/v1/webhooks/{id}", f"/v1/webhooks/{hook}"), ("/v1/webhooks", "/v1/webhooks")):
+        r = t.req("GET", path)
+        c("GET", tpl, r)
+        check(hook in r.body and "secret" not in r.body, f"a read shows no secret: {r.body}")
+    check("secret" not in doc["components"]["schemas"]["Webhook"]["properties"],
+          "the read schema has no secret")
     check(len(seen) >= 20, f"checked {len(seen)} operations")
 
 

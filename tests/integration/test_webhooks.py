@@ -197,6 +197,16 @@ def gives_up_after_ten_attempts_and_410_disables():
         item(t, "after")
         time.sleep(1.5)
         eq(len(rec.calls), n, "a disabled subscription gets nothing")
+        # Its owner re-enables it: the events from then on are delivered.
+        r = t.req("PATCH", f"/v1/webhooks/{hook['id']}", {"status": "active"})
+        eq((r.status, r.json["status"], r.json["disabled_reason"]), (200, "active", None),
+           f"re-enabled {r}")
+        rec.respond = lambda n, ev: (200, {})
+        item(t, "back")
+        rec.wait(lambda c: any(x["event"]["data"]["title"] == "back" and x["status"] == 200
+                               for x in c), what="the delivery after re-enabling")
+        check(all(x["event"]["data"]["title"] != "after" for x in rec.calls),
+              "what happened while it was disabled is not sent (the feed has it)")
     rec.close()
 
 
@@ -234,6 +244,79 @@ def a_deleted_or_disabled_webhook_leaves_nothing_pending():
         listed = {w["id"]: w for w in t.req("GET", "/v1/webhooks").json["data"]}
         eq(listed[disabled["id"]]["status"], "disabled", "410 disables")
         eq(pending(disabled), 0, "a disabled webhook's messages are failed with it")
+    rec.close()
+
+
+@test
+def patch_changes_a_webhook_and_refuses_bad_input_changing_nothing():
+    from test_openapi import conforms, document
+    doc = document()
+    t = Tenant()
+    hook = t.req("POST", "/v1/webhooks", {"url": "https://93.184.215.14/a",
+                                          "event_types": ["item.created"]}).json
+    path = f"/v1/webhooks/{hook['id']}"
+    before = t.req("GET", path).json
+    for body, pointers in (
+            ({}, [""]),
+            ({"status": "deleted"}, ["/status"]),
+            ({"status": 1}, ["/status"]),
+            ({"url": "http://10.0.0.1/"}, ["/url"]),
+            ({"event_types": []}, ["/event_types"]),
+            ({"event_types": ["item.created", "Bad Type"]}, ["/event_types/1"]),
+            ({"colour": "red", "url": "ftp://93.184.215.14/"}, ["/colour", "/url"]),
+            ({"secret": "whsec_mine"}, ["/secret"])):
+        r = t.req("PATCH", path, body)
+        p = problem(r, 422, "validation")
+        conforms(doc, "PATCH", "/v1/webhooks/{id}", r)
+        eq(sorted(e["pointer"] for e in p["errors"]), pointers, f"{body}")
+    problem(t.req("PATCH", path, raw=b"[1]"), 422)
+    problem(t.req("PATCH", path, raw=b"{"), 400)
+    eq(t.req("GET", path).json, before, "refused changes change nothing")
+    problem(t.req("PATCH", "/v1/webhooks/not-a-uuid", {"status": "active"}), 404)
+    problem(Tenant().req("PATCH", path, {"status": "disabled"}), 404)  # another tenant's
+    eq(t.req("GET", path).json, before, "another tenant changed nothing")
+
+    r = t.req("PATCH", path, {"url": "https://93.184.215.14/b",
+                              "event_types": ["item.created", "item.transitioned"]})
+    conforms(doc, "PATCH", "/v1/webhooks/{id}", r)
+    eq((r.json["url"], r.json["event_types"], r.json["status"]),
+       ("https://93.184.215.14/b", ["item.created", "item.transitioned"], "active"), "changed")
+    check("secret" not in r.body, "no secret in the answer")
+    eq(t.req("GET", path).json, r.json, "GET shows the change")
+    r = t.req("PATCH", path, {"status": "disabled"})
+    eq((r.json["status"], r.json["disabled_reason"]), ("disabled", "disabled through the API"),
+       "disabled by its owner")
+    r = t.req("PATCH", path, {"status": "disabled"})  # changes nothing: recorded once
+    eq(r.status, 200, "a PATCH that changes nothing still answers")
+    trail = t.req("GET", f"/v1/audit?resource_id={hook['id']}&action=webhook.updated").json["data"]
+    eq([x["changes"] for x in reversed(trail)], [
+        {"before": {"url": "https://93.184.215.14/a", "event_types": ["item.created"]},
+         "after": {"url": "https://93.184.215.14/b",
+                   "event_types": ["item.created", "item.transitioned"]}},
+        {"before": {"status": "active"}, "after": {"status": "disabled"}}],
+       "one audit record per change, with what changed")
+    from test_events import wait_feed
+    got = wait_feed(t, 2, type_="webhook.updated")
+    eq([e["data"] for e in got], [{"url": "https://93.184.215.14/b",
+                                   "event_types": ["item.created", "item.transitioned"]},
+                                  {"status": "disabled"}], "and one event each")
+    eq(t.req("DELETE", path).status, 204, "delete")
+    problem(t.req("PATCH", path, {"status": "active"}), 404)  # a deleted one stays deleted
+
+
+@test
+def disabling_through_the_api_fails_what_was_pending():
+    rec = Receiver(lambda n, ev: (500, {}))
+    with own_server(TENANTFLOW_WEBHOOK_RETRY_SCALE="1") as srv:
+        t = Tenant(srv)
+        eq(t.req("POST", "/v1/workflows", PURCHASE_ORDER).status, 201, "workflow")
+        hook = subscribe(t, rec.url, ["item.created"])
+        item(t, "a")
+        rec.wait(lambda c: len(c) >= 1, what="the refused delivery")
+        eq(pending(hook), 1, "refused message waits for its retry")
+        eq(t.req("PATCH", f"/v1/webhooks/{hook['id']}", {"status": "disabled"}).status, 200,
+           "disable")
+        eq(pending(hook), 0, "disabling fails what was pending, as a DELETE does")
     rec.close()
 
 

@@ -204,6 +204,8 @@ static const tf_route routes[] = {
      "List webhook subscriptions", 0, NULL},
     {"GET", "/v1/webhooks/{id}", "webhooks:write", webhooks_get, NULL,
      "Get a webhook subscription (never its secret)", 0, NULL},
+    {"PATCH", "/v1/webhooks/{id}", "webhooks:write", webhooks_patch, NULL,
+     "Change a webhook's URL or event types, or disable or re-enable it", 0, NULL},
     {"DELETE", "/v1/webhooks/{id}", "webhooks:write", webhooks_delete, NULL,
      "Delete a webhook subscription", 0, NULL},
     {"GET", "/v1/webhooks/{id}/deliveries", "webhooks:write", webhooks_deliveries,

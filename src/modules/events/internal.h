@@ -55,6 +55,7 @@ void events_feed(tf_req *req);
 void webhooks_create(tf_req *req);
 void webhooks_list(tf_req *req);
 void webhooks_get(tf_req *req);
+void webhooks_patch(tf_req *req);
 void webhooks_delete(tf_req *req);
 void webhooks_deliveries(tf_req *req);
 

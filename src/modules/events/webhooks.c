@@ -1,6 +1,8 @@
 /*
  * Webhook subscriptions: create (the secret is shown once), list, read,
- * delete, and the delivery attempts of one subscription.
+ * change (URL, event types, and status: a subscription disabled by a 410 or
+ * by its owner is re-enabled here), delete, and the delivery attempts of one
+ * subscription.
  *
  * The secret. The dispatcher must sign every delivery with it, so a one-way
  * hash cannot be stored. It is stored sealed instead: XChaCha20-Poly1305
@@ -84,19 +86,10 @@ static bool record(tf_req *req, const char *action, const char *id, json_t *befo
     return ok;
 }
 
-void webhooks_create(tf_req *req)
+/* The values of url and event_types that have the right type, after
+ * tf_json_check has reported the shapes: every problem is collected. */
+static bool values_ok(const json_t *body, tf_problem *p)
 {
-    static const tf_json_field fields[] = {
-        {"url", TF_JT_STRING, true, false},
-        {"event_types", TF_JT_STRING_ARRAY, true, false},
-    };
-    tf_problem *p = tf_req_problem(req);
-    json_t *body = tf_req_json(req);
-    if (!body)
-        return;
-    /* Every problem is collected: shape errors, then the values that have
-     * the right type. */
-    (void)tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p);
     const char *url = json_string_value(json_object_get(body, "url"));
     const char *why = url ? events_url_refusal(url, events_cfg.allow_private) : NULL;
     if (why)
@@ -114,8 +107,24 @@ void webhooks_create(tf_req *req)
             tf_problem_invalid(p, at, "must be an event type like item.created, or *");
         }
     }
-    if (tf_failed(p))
+    return !tf_failed(p);
+}
+
+void webhooks_create(tf_req *req)
+{
+    static const tf_json_field fields[] = {
+        {"url", TF_JT_STRING, true, false},
+        {"event_types", TF_JT_STRING_ARRAY, true, false},
+    };
+    tf_problem *p = tf_req_problem(req);
+    json_t *body = tf_req_json(req);
+    if (!body)
         return;
+    (void)tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p);
+    if (!values_ok(body, p))
+        return;
+    const char *url = json_string_value(json_object_get(body, "url"));
+    const json_t *types = json_object_get(body, "event_types");
     char id[TF_UUID_LEN + 1];
     tf_uuid7(id);
     unsigned char secret[EVENTS_SECRET_BYTES];
@@ -232,6 +241,79 @@ void webhooks_get(tf_req *req)
     if (r)
         tf_reply_text(req, 200, "application/json; charset=utf-8", tf_val(r, 0, 0),
                       strlen(tf_val(r, 0, 0)));
+}
+
+static tf_stmt lock_hook = TF_STMT(
+    "SELECT w.url, to_jsonb(w.event_types)::text, w.status FROM events.webhooks w"
+    " WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid"
+    " AND w.status <> 'deleted' FOR UPDATE", 1);
+/* Disabling fails what the subscription still had to send, as a DELETE or a
+ * 410 does; enabling clears the reason, and events from then on are sent
+ * (the feed has the ones in between). */
+static tf_stmt update_hook = TF_STMT(
+    "WITH w AS (UPDATE events.webhooks w SET url = coalesce($2, w.url),"
+    "   event_types = coalesce($3::text[], w.event_types), status = coalesce($4, w.status),"
+    "   disabled_reason = CASE WHEN $4 = 'active' THEN NULL"
+    "     WHEN $4 = 'disabled' AND w.status = 'active' THEN 'disabled through the API'"
+    "     ELSE w.disabled_reason END"
+    "   WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid RETURNING w.*),"
+    " m AS (UPDATE events.messages SET status = 'failed'"
+    "   WHERE tenant_id = platform.current_tenant() AND status = 'pending'"
+    "   AND webhook_id IN (SELECT id FROM w WHERE status = 'disabled'))"
+    " SELECT " WEBHOOK_JSON " FROM w", 4);
+
+void webhooks_patch(tf_req *req)
+{
+    static const tf_json_field fields[] = {
+        {"url", TF_JT_STRING, false, false},
+        {"event_types", TF_JT_STRING_ARRAY, false, false},
+        {"status", TF_JT_STRING, false, false},
+    };
+    tf_problem *p = tf_req_problem(req);
+    const char *id = hook_id(req);
+    json_t *body = id ? tf_req_json(req) : NULL;
+    if (!body)
+        return;
+    (void)tf_json_check(body, "", fields, sizeof fields / sizeof *fields, p);
+    if (json_object_size(body) == 0)
+        tf_problem_invalid(p, "", "url, event_types or status must be given");
+    const char *status = json_string_value(json_object_get(body, "status"));
+    if (status && strcmp(status, "active") != 0 && strcmp(status, "disabled") != 0)
+        tf_problem_invalid(p, "/status", "must be active or disabled (DELETE removes it)");
+    if (!values_ok(body, p))
+        return;
+    const char *params[] = {id};
+    PGresult *old = tf_tx_exec_one(tf_req_tx(req), &lock_hook, params, "No such webhook.", p);
+    if (!old)
+        return;
+    const json_t *types = json_object_get(body, "event_types");
+    char *lit = types ? types_literal(types) : NULL;
+    const char *up[] = {id, tf_json_str(body, "url"), lit, status};
+    PGresult *r = tf_tx_exec(tf_req_tx(req), &update_hook, up, p);
+    free(lit);
+    json_t *hook = r ? json_loads(tf_val(r, 0, 0), 0, NULL) : NULL;
+    if (!hook)
+        return;
+    json_t *before = json_object(), *after = json_object();
+    audit_changed(before, after, "url", tf_val(old, 0, 0), tf_json_str(body, "url"));
+    json_t *old_types = json_loads(tf_val(old, 0, 1), 0, NULL);
+    if (types && !json_equal(old_types, json_object_get(hook, "event_types"))) {
+        json_object_set(before, "event_types", old_types);
+        json_object_set(after, "event_types", json_object_get(hook, "event_types"));
+    }
+    json_decref(old_types);
+    audit_changed(before, after, "status", tf_val(old, 0, 2), status);
+    bool ok = true;
+    if (json_object_size(after) > 0) {
+        ok = record(req, "webhook.updated", id, before, after);
+    } else { /* nothing changed, nothing to record */
+        json_decref(before);
+        json_decref(after);
+    }
+    if (ok)
+        tf_reply_json(req, 200, hook);
+    else
+        json_decref(hook);
 }
 
 /* What the webhook still had to send is failed with it: nothing would ever
