@@ -26,7 +26,9 @@ char *tf_cursor_encode(const char *scope, const json_t *payload);
 /* Returns the payload (new reference) or NULL with a 400 on `cursor`. */
 json_t *tf_cursor_decode(const char *scope, const char *cursor, tf_problem *p) TF_MUST_CHECK;
 
-/* Parses ?limit= (1..200, default 50); false with a 400 on `limit`. */
+enum { TF_LIMIT_MAX = 200 };
+
+/* Parses ?limit= (1..TF_LIMIT_MAX, default 50); false with a 400 on `limit`. */
 bool tf_parse_limit(const char *value, int *out, tf_problem *p) TF_MUST_CHECK;
 
 #endif

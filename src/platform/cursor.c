@@ -91,8 +91,8 @@ bool tf_parse_limit(const char *value, int *out, tf_problem *p)
     /* strtol would also take a sign and any leading white space ("%095"). */
     char *end = NULL;
     long n = strtol(value, &end, 10);
-    if (value[0] < '0' || value[0] > '9' || *end || n < 1 || n > 200) {
-        tf_problem_bad_param(p, "limit", "must be an integer from 1 to 200");
+    if (value[0] < '0' || value[0] > '9' || *end || n < 1 || n > TF_LIMIT_MAX) {
+        tf_problem_bad_param(p, "limit", "must be an integer from 1 to %d", TF_LIMIT_MAX);
         return false;
     }
     *out = (int)n;

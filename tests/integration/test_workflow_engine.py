@@ -3,6 +3,7 @@ keyset pagination, bound cursors), merge-patch, racing transitions, SLA
 timers (several processes, restarts) and the indexes behind the hot queries."""
 import json
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -471,10 +472,13 @@ def timers_fire_exactly_once_across_processes_and_after_restart():
             s.stop()
 
 
-def explain(tenant_id, sql, args):
+def explain(tenant_id, sql, args, mode="auto"):
     """EXPLAIN of the server's exact SQL, as the application role with the
-    tenant set, through a prepared statement like the server's."""
+    tenant set, through a prepared statement like the server's; mode
+    force_generic_plan shows the plan kept once PostgreSQL stops re-planning
+    for each call."""
     out = psql(f"SELECT set_config('app.tenant_id', '{tenant_id}', false)", app_url(),
+               "-c", f"SET plan_cache_mode = {mode}",
                "-c", f"PREPARE q AS {sql}", "-c", f"EXPLAIN EXECUTE q({args})")
     return out
 
@@ -538,6 +542,17 @@ def hot_queries_use_their_indexes_on_100k_items():
         plan = explain(t.id, sql, full_args)
         check(index in plan, f"{filters} uses {index}:\n{plan}")
         check("Seq Scan" not in plan, f"{filters} no seq scan:\n{plan}")
+        # Pages whose plan does not depend on the values are capped by a
+        # constant (list.c), so PostgreSQL keeps one plan instead of planning
+        # each call: it must be the same index, and cheaper than planned-for-
+        # the-values, or PostgreSQL would go on re-planning.
+        capped = "LIMIT 201) page LIMIT $" in sql
+        eq(capped, not {"q", "attributes"} & set(filters), f"{filters}: capped page")
+        if capped:
+            generic = explain(t.id, sql, full_args, "force_generic_plan")
+            check(index in generic, f"{filters} keeps {index}:\n{generic}")
+            cost = [float(re.search(r"cost=[\d.]+\.\.([\d.]+)", x).group(1)) for x in (generic, plan)]
+            check(cost[0] <= cost[1], f"{filters}: generic plan costs {cost[0]} > {cost[1]}")
     plan = explain(t.id, cli("sql", "timer-scan").stdout.strip(), "100")
     check("items_timers" in plan, f"timer scan uses items_timers:\n{plan}")
     # The definer function's global scan uses the same partial index.
