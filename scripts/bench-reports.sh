@@ -24,7 +24,7 @@ items=${1:-250000}
 BUILD=${BUILD:-build}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tenantflow-bench.XXXXXX")
 chmod 755 "$tmp"
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-60999)
 cleanup() { pg_down "$tmp"; rm -rf "$tmp"; }
 trap cleanup EXIT
 

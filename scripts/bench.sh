@@ -23,7 +23,9 @@ SCENARIOS=${BENCH_SCENARIOS:-get list create transition}
 BIN=${BENCH_BIN:-$PWD/build/tenantflow}  # BENCH_BIN: another build, for A/B runs
 tmp=$(mktemp -d /tmp/tenantflow-bench.XXXXXX)
 chmod 755 "$tmp"
-port=$((40000 + RANDOM % 10000))
+# Below the kernel's ephemeral range (32768-60999), where a client connection
+# can hold the port and the server fail to bind.
+port=$((20000 + RANDOM % 12000))
 server_pid=
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null

@@ -11,7 +11,7 @@ source scripts/lib.sh
 BUILD=${BUILD:-build}
 tmp=$(mktemp -d /tmp/tenantflow-test.XXXXXX)
 chmod 755 "$tmp"
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-60999)
 cleanup() { pg_down "$tmp"; [ -n "${TF_KEEP_TMP:-}" ] || rm -rf "$tmp"; }
 trap cleanup EXIT
 

@@ -141,8 +141,8 @@ static long cpus(void)
  * times the CPUs, within min..max. More threads and connections than cores
  * do not serve more requests; they make the database's backends wait for
  * one another (one preempted while holding a buffer lock stalls the rest),
- * which measured as 100-600 ms stalls at 8 + 8 on two cores and none at
- * 2 + 4 (README, Performance). */
+ * which measured as 100-600 ms stalls at 8 + 8 on two cores and a few tens
+ * of ms at most at 2 + 4 (README, Performance). */
 static long per_cpu_var(struct errs *e, const char *name, long per_cpu, long min, long max)
 {
     if (get(name))

@@ -13,8 +13,8 @@
  * Waiters are served in arrival order: a released connection is handed to
  * the oldest waiter, never left for whichever thread asks next. (With a
  * free-for-all, the thread that has just released a connection asks again
- * before the woken waiter is scheduled, and a request could wait behind a
- * background job for hundreds of milliseconds while others flowed past.)
+ * before the woken waiter is scheduled and wins, so a request whose worker
+ * waited behind a background job could be passed over again and again.)
  */
 #include "tenantflow/db.h"
 
