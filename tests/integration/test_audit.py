@@ -90,6 +90,14 @@ def drive_create_webhook(t, h):
     return "webhook.created"
 
 
+def drive_patch_webhook(t, h):
+    r = t.req("POST", "/v1/webhooks", {"url": PUBLIC_HOOK, "event_types": ["none.such"]})
+    eq(r.status, 201, f"create webhook {r}")
+    r = t.req("PATCH", f"/v1/webhooks/{r.json['id']}", {"status": "disabled"}, headers=h)
+    eq(r.status, 200, f"patch webhook {r}")
+    return "webhook.updated"
+
+
 def drive_delete_webhook(t, h):
     r = t.req("POST", "/v1/webhooks", {"url": PUBLIC_HOOK, "event_types": ["none.such"]})
     eq(r.status, 201, f"create webhook {r}")
@@ -179,6 +187,7 @@ DRIVERS = {
     ("PATCH", "/v1/items/{id}"): drive_patch_item,
     ("POST", "/v1/items/{id}/transitions"): drive_transition,
     ("POST", "/v1/webhooks"): drive_create_webhook,
+    ("PATCH", "/v1/webhooks/{id}"): drive_patch_webhook,
     ("DELETE", "/v1/webhooks/{id}"): drive_delete_webhook,
 }
 
