@@ -12,7 +12,7 @@ import time
 
 import harness
 from harness import (PURCHASE_ORDER, Failure, Server, Tenant, check, eq, problem, psql,
-                     server, test)
+                     server, test, unique)
 
 PRIVATE_OK = {"TENANTFLOW_WEBHOOK_ALLOW_PRIVATE": "1", "TENANTFLOW_WEBHOOK_RETRY_SCALE": "0.001"}
 
@@ -264,7 +264,9 @@ def patch_changes_a_webhook_and_refuses_bad_input_changing_nothing():
             ({"event_types": []}, ["/event_types"]),
             ({"event_types": ["item.created", "Bad Type"]}, ["/event_types/1"]),
             ({"colour": "red", "url": "ftp://93.184.215.14/"}, ["/colour", "/url"]),
-            ({"secret": "whsec_mine"}, ["/secret"])):
+            ({"secret": "whsec_mine"}, ["/secret"]),
+            ({"url": None, "event_types": None, "status": None},
+             ["/event_types", "/status", "/url"])):
         r = t.req("PATCH", path, body)
         p = problem(r, 422, "validation")
         conforms(doc, "PATCH", "/v1/webhooks/{id}", r)
@@ -283,9 +285,15 @@ def patch_changes_a_webhook_and_refuses_bad_input_changing_nothing():
        ("https://93.184.215.14/b", ["item.created", "item.transitioned"], "active"), "changed")
     check("secret" not in r.body, "no secret in the answer")
     eq(t.req("GET", path).json, r.json, "GET shows the change")
-    r = t.req("PATCH", path, {"status": "disabled"})
+    key = {"Idempotency-Key": unique("patch-hook")}
+    r = t.req("PATCH", path, {"status": "disabled"}, headers=key)
     eq((r.json["status"], r.json["disabled_reason"]), ("disabled", "disabled through the API"),
        "disabled by its owner")
+    again = t.req("PATCH", path, {"status": "disabled"}, headers=key)
+    eq((again.status, again.header("Idempotent-Replayed"), again.json), (200, "true", r.json),
+       "a retry with the same key replays the answer")
+    problem(t.req("PATCH", path, {"status": "active"}, headers=key), 422,
+            "idempotency-key-reused")
     r = t.req("PATCH", path, {"status": "disabled"})  # changes nothing: recorded once
     eq(r.status, 200, "a PATCH that changes nothing still answers")
     trail = t.req("GET", f"/v1/audit?resource_id={hook['id']}&action=webhook.updated").json["data"]
