@@ -359,8 +359,10 @@ int main(int argc, char **argv)
         return print_routes();
     if (strcmp(cmd, "sql") == 0 && (argc == 3 || argc == 4)) {
         const char *sql = workflows_sql(argv[2], argc == 4 ? argv[3] : NULL);
+        if (!sql && argc == 3)
+            sql = events_sql(argv[2]);
         if (!sql)
-            return fail(EXIT_USAGE, "sql: timer-scan | list-items [filter,...]");
+            return fail(EXIT_USAGE, "sql: timer-scan | list-items [filter,...] | feed | feed-of-type");
         puts(sql);
         return 0;
     }

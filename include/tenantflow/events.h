@@ -31,6 +31,9 @@ typedef bool (*events_subscriber)(tf_tx *tx, const char *type, const char *subje
 void events_subscribe(events_subscriber fn);
 
 bool events_register(tf_router *r, char *err, size_t errsz) TF_MUST_CHECK;
+/* The SQL of the feed's page ("feed", "feed-of-type") for EXPLAIN tests, or
+ * NULL. */
+const char *events_sql(const char *name);
 
 /* Webhook settings, from the environment (see config.h). */
 typedef struct events_config {

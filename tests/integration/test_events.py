@@ -7,9 +7,10 @@ import json
 import os
 import subprocess
 import threading
+import re
 import time
 
-from harness import PURCHASE_ORDER, Failure, Tenant, check, eq, problem, psql, test
+from harness import PURCHASE_ORDER, Failure, Tenant, check, cli, eq, problem, psql, test
 
 
 def drain(t, cursor=None, type_=None, limit=50):
@@ -232,3 +233,38 @@ def sequencer_and_sealer_read_only_what_is_new():
     seal = buffers_touched("audit.pending(500)")
     check(seq < 50, f"a sequencer round with nothing to do read {seq} pages")
     check(seal < 50, f"the sealer's read with nothing to do read {seal} pages")
+
+
+@test
+def feed_pages_keep_one_plan_on_their_indexes():
+    """The feed is polled for ever, so its statements must not be planned on
+    every poll: each is a page of a constant-capped subquery, whose kept
+    (generic) plan costs no more than a plan made for the values (else
+    PostgreSQL would go on re-planning), reads an index in position order
+    (no sort, no sequential scan) and, for one type, the type's index. For
+    all types PostgreSQL may pick the tenant's index or the global position
+    index, by the statistics (one tenant dominates this database)."""
+    from test_workflow_engine import explain
+    t = Tenant()
+    psql("INSERT INTO events.outbox (tenant_id, type, actor_type, data)"
+         f" SELECT '{t.id}', CASE WHEN g % 100 = 0 THEN 'test.rare' ELSE 'test.bulk' END,"
+         " 'system', '{}' FROM generate_series(1, 30000) g")
+    left = None
+    for _ in range(300):
+        left = psql("SELECT count(*) FROM events.outbox WHERE position IS NULL").strip()
+        if left == "0":
+            break
+        time.sleep(0.2)
+    eq(left, "0", "the running server numbered the events")
+    psql("ANALYZE events.outbox")
+    for name, args, index in (("feed", "0, 50", "outbox_(feed|position)"),
+                              ("feed-of-type", "0, 50, 'test.rare'", "outbox_feed_type")):
+        sql = cli("sql", name).stdout.strip()
+        check("LIMIT 200) page LIMIT $2" in sql, f"{name} is a capped page: {sql}")
+        plans = [explain(t.id, sql, args, mode) for mode in ("force_custom_plan",
+                                                            "force_generic_plan")]
+        for plan in plans:
+            check(re.search(rf"Index Scan using {index} ", plan), f"{name} uses {index}:\n{plan}")
+            check("Sort" not in plan and "Seq Scan" not in plan, f"{name}:\n{plan}")
+        cost = [float(re.search(r"cost=[\d.]+\.\.([\d.]+)", p).group(1)) for p in plans]
+        check(cost[1] <= cost[0], f"{name}: generic plan costs {cost[1]} > {cost[0]}")

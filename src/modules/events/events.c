@@ -58,10 +58,24 @@ bool events_publish(tf_tx *tx, const tf_origin *o, const char *type, const char 
 
 /* ---- GET /v1/events ----------------------------------------------------- */
 
-static tf_stmt feed = TF_STMT(
-    "SELECT o.position, events.render(o) FROM events.outbox o"
-    " WHERE o.tenant_id = platform.current_tenant() AND o.position > $1::bigint"
-    " AND ($2::text IS NULL OR o.type = $2) ORDER BY o.position LIMIT $3::integer", 3);
+/* One statement per filter set, each a page of a subquery capped by a
+ * constant, so that PostgreSQL can cost it and keeps one plan instead of
+ * planning every poll (see the list of items, workflows/list.c): a catch-all
+ * "$2 IS NULL OR type = $2" could not use the type's index in a kept plan. */
+#define FEED_PAGE(filter)                                                                  \
+    "SELECT * FROM (SELECT o.position, events.render(o) FROM events.outbox o"             \
+    " WHERE o.tenant_id = platform.current_tenant() AND o.position > $1::bigint" filter   \
+    " ORDER BY o.position LIMIT 200) page LIMIT $2::integer"
+_Static_assert(TF_LIMIT_MAX == 200, "FEED_PAGE caps a page at TF_LIMIT_MAX");
+static tf_stmt feed_all = TF_STMT(FEED_PAGE(""), 2);
+static tf_stmt feed_of_type = TF_STMT(FEED_PAGE(" AND o.type = $3"), 3);
+
+const char *events_sql(const char *name)
+{
+    return strcmp(name, "feed") == 0           ? feed_all.sql
+           : strcmp(name, "feed-of-type") == 0 ? feed_of_type.sql
+                                               : NULL;
+}
 
 void events_feed(tf_req *req)
 {
@@ -90,8 +104,8 @@ void events_feed(tf_req *req)
     char after[24], lim[16];
     snprintf(after, sizeof after, "%lld", (long long)pos);
     snprintf(lim, sizeof lim, "%d", limit);
-    const char *params[] = {after, type, lim};
-    PGresult *r = tf_tx_exec(tf_req_tx(req), &feed, params, p);
+    const char *params[] = {after, lim, type};
+    PGresult *r = tf_tx_exec(tf_req_tx(req), type ? &feed_of_type : &feed_all, params, p);
     if (!r)
         return;
     int n = PQntuples(r);
