@@ -192,7 +192,8 @@ def gives_up_after_ten_attempts_and_410_disables():
         rec.wait(lambda c: any(x["status"] == 410 for x in c))
         time.sleep(0.5)
         listed = t.req("GET", "/v1/webhooks").json["data"][0]
-        eq(listed["status"], "disabled", "410 disables the subscription")
+        eq((listed["status"], listed["version"]), ("disabled", 2),
+           "410 disables the subscription: a change, with a new version")
         n = len(rec.calls)
         item(t, "after")
         time.sleep(1.5)
@@ -273,16 +274,31 @@ def patch_changes_a_webhook_and_refuses_bad_input_changing_nothing():
         eq(sorted(e["pointer"] for e in p["errors"]), pointers, f"{body}")
     problem(t.req("PATCH", path, raw=b"[1]"), 422)
     problem(t.req("PATCH", path, raw=b"{"), 400)
+    # Versioned like every changeable resource: ETag, If-None-Match, If-Match.
+    got = t.req("GET", path)
+    eq((got.header("ETag"), got.json["version"]), ('"1"', 1), "ETag is the version")
+    eq(t.req("GET", path, headers={"If-None-Match": '"1"'}).status, 304, "not modified")
+    for stale, status in (('"7"', 412), ("garbage", 400)):
+        r = t.req("PATCH", path, {"status": "disabled"}, headers={"If-Match": stale})
+        problem(r, status)
+        conforms(doc, "PATCH", "/v1/webhooks/{id}", r)
     eq(t.req("GET", path).json, before, "refused changes change nothing")
     problem(t.req("PATCH", "/v1/webhooks/not-a-uuid", {"status": "active"}), 404)
     problem(Tenant().req("PATCH", path, {"status": "disabled"}), 404)  # another tenant's
     eq(t.req("GET", path).json, before, "another tenant changed nothing")
 
     r = t.req("PATCH", path, {"url": "https://93.184.215.14/b",
-                              "event_types": ["item.created", "item.transitioned"]})
+                              "event_types": ["item.transitioned", "item.created",
+                                              "item.transitioned"]},
+              headers={"If-Match": '"1"'})
     conforms(doc, "PATCH", "/v1/webhooks/{id}", r)
-    eq((r.json["url"], r.json["event_types"], r.json["status"]),
-       ("https://93.184.215.14/b", ["item.created", "item.transitioned"], "active"), "changed")
+    eq((r.json["url"], r.json["event_types"], r.json["status"], r.json["version"],
+        r.header("ETag")),
+       ("https://93.184.215.14/b", ["item.created", "item.transitioned"], "active", 2, '"2"'),
+       "changed; the types are a set, kept sorted")
+    same = t.req("PATCH", path, {"event_types": ["item.created", "item.transitioned",
+                                                 "item.created"]})
+    eq((same.status, same.json["version"]), (200, 2), "the same set again is no change")
     check("secret" not in r.body, "no secret in the answer")
     eq(t.req("GET", path).json, r.json, "GET shows the change")
     key = {"Idempotency-Key": unique("patch-hook")}
@@ -295,7 +311,7 @@ def patch_changes_a_webhook_and_refuses_bad_input_changing_nothing():
     problem(t.req("PATCH", path, {"status": "active"}, headers=key), 422,
             "idempotency-key-reused")
     r = t.req("PATCH", path, {"status": "disabled"})  # changes nothing: recorded once
-    eq(r.status, 200, "a PATCH that changes nothing still answers")
+    eq((r.status, r.json["version"]), (200, 3), "a PATCH that changes nothing still answers")
     trail = t.req("GET", f"/v1/audit?resource_id={hook['id']}&action=webhook.updated").json["data"]
     eq([x["changes"] for x in reversed(trail)], [
         {"before": {"url": "https://93.184.215.14/a", "event_types": ["item.created"]},
@@ -401,8 +417,10 @@ def ssrf_spellings_refused_at_creation():
         p = problem(t.req("POST", "/v1/webhooks", {"url": url, "event_types": ["*"]}), 422)
         eq([e["pointer"] for e in p["errors"]], ["/url"], f"{url} refused at /url")
     eq(t.req("GET", "/v1/webhooks").json["data"], [], "nothing created")
-    r = t.req("POST", "/v1/webhooks", {"url": "https://93.184.215.14/x", "event_types": ["*"]})
-    eq(r.status, 201, f"a public address is accepted {r}")
+    r = t.req("POST", "/v1/webhooks", {"url": "https://93.184.215.14/x",
+                                       "event_types": ["item.created", "*", "item.created"]})
+    eq((r.status, r.json["event_types"]), (201, ["*", "item.created"]),
+       f"a public address is accepted; the types are stored as a set {r}")
     # Body validation collects everything.
     p = problem(t.req("POST", "/v1/webhooks", {"url": "http://10.0.0.1/", "event_types": [],
                                                "colour": 1}), 422)

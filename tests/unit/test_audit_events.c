@@ -106,6 +106,15 @@ START_TEST(url_policy)
     ck_assert_ptr_nonnull(events_url_refusal("gopher://93.184.215.14/", false));
     ck_assert_ptr_nonnull(events_url_refusal("http://a:b@93.184.215.14/", false));
     ck_assert_ptr_nonnull(events_url_refusal("http://[fe80::1%25eth0]/", true));
+    /* A port nothing could ever be delivered to, or none at all, says so. */
+    ck_assert_ptr_null(events_url_refusal("https://93.184.215.14:8443/x", false));
+    const char *port_refusals[] = {"https://93.184.215.14:0/x", "https://93.184.215.14:00/x",
+                                   "https://93.184.215.14:99999/x",
+                                   "https://93.184.215.14:-1/x"};
+    for (size_t i = 0; i < sizeof port_refusals / sizeof *port_refusals; i++) {
+        const char *why = events_url_refusal(port_refusals[i], false);
+        ck_assert_msg(why && strstr(why, "port"), "%s: %s", port_refusals[i], why ? why : "accepted");
+    }
 }
 END_TEST
 

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <netdb.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -138,11 +139,16 @@ const char *events_url_refusal(const char *url, bool allow_private)
         return "must be at most 2000 characters";
     CURLU *u = curl_url();
     const char *why = NULL;
-    char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL, *zone = NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL, *zone = NULL,
+         *port = NULL;
+    CURLUcode parsed = curl_url_set(u, CURLUPART_URL, url, 0);
+    if (parsed == CURLUE_BAD_PORT_NUMBER) {
+        why = "must have a port from 1 to 65535";
+    } else if (parsed != CURLUE_OK || curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+               curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
         why = "must be an absolute http or https URL";
+    } else if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && strtol(port, NULL, 10) == 0) {
+        why = "must have a port from 1 to 65535"; /* port 0: nothing could ever be delivered */
     } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
         why = "must be an http or https URL";
     } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
@@ -158,6 +164,7 @@ const char *events_url_refusal(const char *url, bool allow_private)
     curl_free(user);
     curl_free(password);
     curl_free(zone);
+    curl_free(port);
     curl_url_cleanup(u);
     return why;
 }

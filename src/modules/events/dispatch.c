@@ -101,10 +101,12 @@ static tf_stmt record_attempt = TF_STMT(
     " m AS (UPDATE events.messages SET attempts = $4::integer, status = $8,"
     "   next_attempt_at = now() + ($9::bigint * interval '1 millisecond')"
     " WHERE tenant_id = platform.current_tenant() AND id = $2::uuid AND status = 'pending'),"
-    " d AS (UPDATE events.webhooks SET status = 'disabled', disabled_reason = $10"
+    " d AS (UPDATE events.webhooks SET status = 'disabled', disabled_reason = $10,"
+    "   version = version + 1"
     "   WHERE tenant_id = platform.current_tenant() AND id = $1::uuid AND status = 'active'"
     "   AND $10::text IS NOT NULL RETURNING id)"
-    /* A disabled webhook is never enabled again: what it still had to send fails. */
+    /* What a disabled webhook still had to send fails (re-enabling it sends
+     * only what comes after). */
     " UPDATE events.messages SET status = 'failed'"
     " WHERE tenant_id = platform.current_tenant() AND webhook_id IN (SELECT id FROM d)"
     "   AND status = 'pending' AND id <> $2::uuid", 10);

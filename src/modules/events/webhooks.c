@@ -26,12 +26,17 @@
 
 #define WEBHOOK_JSON                                                                         \
     "jsonb_build_object('id', w.id, 'url', w.url, 'event_types', to_jsonb(w.event_types),"  \
-    " 'status', w.status, 'disabled_reason', w.disabled_reason,"                          \
+    " 'status', w.status, 'disabled_reason', w.disabled_reason, 'version', w.version,"    \
     " 'created_at', platform.rfc3339(w.created_at))::text"
+
+/* A subscription's event types are a set: kept sorted, without duplicates,
+ * so that the same set sent in another order is not a change. */
+#define EVENT_TYPES(param) "array(SELECT DISTINCT unnest(" param "::text[]) ORDER BY 1)"
 
 static tf_stmt insert_webhook = TF_STMT(
     "INSERT INTO events.webhooks AS w (tenant_id, id, url, event_types, secret_box, secret_key_id)"
-    " VALUES (platform.current_tenant(), $1, $2, $3::text[], decode($4, 'hex'), decode($5, 'hex'))"
+    " VALUES (platform.current_tenant(), $1, $2, " EVENT_TYPES("$3") ","
+    " decode($4, 'hex'), decode($5, 'hex'))"
     " RETURNING " WEBHOOK_JSON, 5);
 
 /* "item.created", "user.roles_set", or "*" for every event. */
@@ -147,6 +152,7 @@ void webhooks_create(tf_req *req)
         char loc[64];
         snprintf(loc, sizeof loc, "/v1/webhooks/%s", id);
         tf_reply_header(req, "Location", loc);
+        tf_reply_etag(req, 1);
         tf_reply_json(req, 201, hook);
         hook = NULL;
     }
@@ -226,7 +232,7 @@ void webhooks_deliveries(tf_req *req)
 
 /* As listed: a deleted subscription is not found. */
 static tf_stmt get_hook = TF_STMT(
-    "SELECT " WEBHOOK_JSON " FROM events.webhooks w"
+    "SELECT " WEBHOOK_JSON ", w.version FROM events.webhooks w"
     " WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid"
     " AND w.status <> 'deleted'", 1);
 
@@ -238,29 +244,36 @@ void webhooks_get(tf_req *req)
     const char *params[] = {id};
     PGresult *r = tf_tx_exec_one(tf_req_tx(req), &get_hook, params, "No such webhook.",
                                  tf_req_problem(req));
-    if (r)
-        tf_reply_text(req, 200, "application/json; charset=utf-8", tf_val(r, 0, 0),
-                      strlen(tf_val(r, 0, 0)));
+    if (!r || tf_req_not_modified(req, tf_val_int(r, 0, 1)))
+        return;
+    tf_reply_etag(req, tf_val_int(r, 0, 1));
+    tf_reply_text(req, 200, "application/json; charset=utf-8", tf_val(r, 0, 0),
+                  strlen(tf_val(r, 0, 0)));
 }
 
 static tf_stmt lock_hook = TF_STMT(
-    "SELECT w.url, to_jsonb(w.event_types)::text, w.status FROM events.webhooks w"
+    "SELECT w.url, to_jsonb(w.event_types)::text, w.status, w.version FROM events.webhooks w"
     " WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid"
     " AND w.status <> 'deleted' FOR UPDATE", 1);
 /* Disabling fails what the subscription still had to send, as a DELETE or a
  * 410 does; enabling clears the reason, and events from then on are sent
  * (the feed has the ones in between). */
 static tf_stmt update_hook = TF_STMT(
-    "WITH w AS (UPDATE events.webhooks w SET url = coalesce($2, w.url),"
-    "   event_types = coalesce($3::text[], w.event_types), status = coalesce($4, w.status),"
+    "WITH n AS (SELECT coalesce($2, w.url) AS url, CASE WHEN $3::text[] IS NULL"
+    "     THEN w.event_types ELSE " EVENT_TYPES("$3") " END AS event_types,"
+    "     coalesce($4, w.status) AS status FROM events.webhooks w"
+    "   WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid),"
+    " w AS (UPDATE events.webhooks w SET url = n.url, event_types = n.event_types,"
+    "   status = n.status, version = w.version + (ROW(n.url, n.event_types, n.status)"
+    "     IS DISTINCT FROM ROW(w.url, w.event_types, w.status))::integer,"
     "   disabled_reason = CASE WHEN $4 = 'active' THEN NULL"
     "     WHEN $4 = 'disabled' AND w.status = 'active' THEN 'disabled through the API'"
     "     ELSE w.disabled_reason END"
-    "   WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid RETURNING w.*),"
+    "   FROM n WHERE w.tenant_id = platform.current_tenant() AND w.id = $1::uuid RETURNING w.*),"
     " m AS (UPDATE events.messages SET status = 'failed'"
     "   WHERE tenant_id = platform.current_tenant() AND status = 'pending'"
     "   AND webhook_id IN (SELECT id FROM w WHERE status = 'disabled'))"
-    " SELECT " WEBHOOK_JSON " FROM w", 4);
+    " SELECT " WEBHOOK_JSON ", w.version FROM w", 4);
 
 void webhooks_patch(tf_req *req)
 {
@@ -284,7 +297,7 @@ void webhooks_patch(tf_req *req)
         return;
     const char *params[] = {id};
     PGresult *old = tf_tx_exec_one(tf_req_tx(req), &lock_hook, params, "No such webhook.", p);
-    if (!old)
+    if (!old || !tf_req_if_match(req, tf_val_int(old, 0, 3), "webhook"))
         return;
     const json_t *types = json_object_get(body, "event_types");
     char *lit = types ? types_literal(types) : NULL;
@@ -310,10 +323,12 @@ void webhooks_patch(tf_req *req)
         json_decref(before);
         json_decref(after);
     }
-    if (ok)
+    if (ok) {
+        tf_reply_etag(req, tf_val_int(r, 0, 1));
         tf_reply_json(req, 200, hook);
-    else
+    } else {
         json_decref(hook);
+    }
 }
 
 /* What the webhook still had to send is failed with it: nothing would ever
