@@ -74,9 +74,13 @@ static const struct {
 
 void tf_config_usage(void)
 {
+    int width = 0;
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if ((int)strlen(vars[i].name) > width)
+            width = (int)strlen(vars[i].name);
     printf("Environment:\n");
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
-        printf("  %-34s %s%s%s%s\n", vars[i].name, vars[i].help, vars[i].def ? " [" : "",
+        printf("  %-*s %s%s%s%s\n", width, vars[i].name, vars[i].help, vars[i].def ? " [" : "",
                vars[i].def ? vars[i].def : "", vars[i].def ? "]" : "");
 }
 
@@ -120,7 +124,9 @@ static long int_var(struct errs *e, const char *name, long min, long max)
     char *end = NULL;
     errno = 0;
     long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < min || n > max) {
+    /* strtol would also skip leading white space and take a "+". */
+    bool digits = (v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' && v[1] <= '9');
+    if (errno || !digits || end == v || *end || n < min || n > max) {
         add_err(e, "%s: \"%s\" is not an integer in %ld..%ld", name, v, min, max);
         return min;
     }
