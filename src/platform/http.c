@@ -648,12 +648,13 @@ static void check_head(tf_req *req, const char *url)
     }
     if (has_body_method(req->method)) {
         const char *ct = tf_req_header(req, "Content-Type");
+        bool patch = strcmp(req->method, "PATCH") == 0;
         bool ok = ct && (media_type_is(ct, "application/json") ||
-                         (strcmp(req->method, "PATCH") == 0 &&
-                          media_type_is(ct, "application/merge-patch+json")));
+                         (patch && media_type_is(ct, "application/merge-patch+json")));
         if (!ok) {
             tf_problem_set(&req->pb, TF_PB_UNSUPPORTED_MEDIA,
-                           "Send the body as application/json; charset=utf-8.");
+                           "Send the body as application/json%s; charset=utf-8.",
+                           patch ? " (or application/merge-patch+json)" : "");
             return;
         }
     }

@@ -58,7 +58,12 @@ def content_type_and_accept():
     tok = operator_token()
     r = srv.request("POST", "/v1/admin/tenants", raw=b"{}", token=tok,
                     headers={"Content-Type": "text/plain"})
-    problem(r, 415, "unsupported-media-type")
+    p = problem(r, 415, "unsupported-media-type")
+    check("merge-patch" not in p["detail"], f"a POST takes JSON only: {p['detail']}")
+    r = srv.request("PATCH", "/v1/admin/tenants/00000000-0000-7000-8000-000000000000",
+                    raw=b"{}", token=tok, headers={"Content-Type": "text/plain"})
+    p = problem(r, 415, "unsupported-media-type")
+    check("application/merge-patch+json" in p["detail"], f"a PATCH names both: {p['detail']}")
     r = srv.request("POST", "/v1/admin/tenants", raw=b"{}", token=tok,
                     headers={"Content-Type": "application/json; charset=latin-1"})
     problem(r, 415)
