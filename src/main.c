@@ -58,9 +58,15 @@ static void usage(void)
            "Exit status: 0 success, 1 runtime failure, 2 bad usage or configuration.\n");
 }
 
+/* One "tenantflow: " line per line of msg (configuration reports every bad
+ * variable, one a line). */
 static int fail(int code, const char *msg)
 {
-    fprintf(stderr, "tenantflow: %s\n", msg);
+    do {
+        size_t n = strcspn(msg, "\n");
+        fprintf(stderr, "tenantflow: %.*s\n", (int)n, msg);
+        msg += n + (msg[n] == '\n');
+    } while (*msg);
     return code;
 }
 

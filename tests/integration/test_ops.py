@@ -581,6 +581,9 @@ def bad_configuration_stops_with_status_2_naming_the_variable():
     p = cli("serve", env={"TENANTFLOW_THREADS": "x", "TENANTFLOW_METRICS": "x"}, check_rc=False)
     eq(p.returncode, 2, "exit status")
     check("TENANTFLOW_THREADS:" in p.stderr and "TENANTFLOW_METRICS:" in p.stderr, p.stderr)
+    lines = p.stderr.splitlines()
+    check(len(lines) >= 2 and all(x.startswith("tenantflow: ") for x in lines),
+          f"one prefixed line per problem: {p.stderr!r}")
     p = cli("serve", env={"TENANTFLOW_METRICS": "off",
                           "TENANTFLOW_METRICS_LISTEN": "127.0.0.1:9100"}, check_rc=False)
     eq(p.returncode, 2, "metrics off, yet a metrics address")
