@@ -43,11 +43,12 @@ export TENANTFLOW_MIGRATIONS_DIR=$PWD/migrations
 export TENANTFLOW_SIGNING_KEY=$tmp/signing.key
 export TENANTFLOW_TOKEN_TTL=3600
 export TENANTFLOW_LOG_LEVEL=warn
-# The server's own defaults (one I/O thread and two connections per CPU)
-# unless BENCH_THREADS / BENCH_POOL say otherwise; pgbench gets as many
-# connections as the pool.
-export TENANTFLOW_THREADS=${BENCH_THREADS:-$(nproc)}
-export TENANTFLOW_DB_POOL_SIZE=${BENCH_POOL:-$((2 * $(nproc)))}
+# The server sizes itself (one I/O thread and two connections per CPU)
+# unless BENCH_THREADS / BENCH_POOL say otherwise; pgbench then gets as many
+# connections as the pool the server reports in /metrics.
+unset TENANTFLOW_THREADS TENANTFLOW_DB_POOL_SIZE
+[ -z "${BENCH_THREADS:-}" ] || export TENANTFLOW_THREADS=$BENCH_THREADS
+[ -z "${BENCH_POOL:-}" ] || export TENANTFLOW_DB_POOL_SIZE=$BENCH_POOL
 export TENANTFLOW_RATE_LIMIT=off
 export TENANTFLOW_MAX_CONNECTIONS_PER_IP=0  # wrk and the 1,000 idle connections all come from 127.0.0.1
 http_port=$((port + 1))
@@ -121,6 +122,8 @@ pg_ticks() {
 }
 hz=$(getconf CLK_TCK)
 rss_idle=$(rss_kb)
+pool=$(curl -fs "http://127.0.0.1:$http_port/metrics" | awk '$1 == "tf_db_pool_size" {print $2}')
+[ -n "$pool" ] || { echo "the server's /metrics did not give tf_db_pool_size" >&2; exit 1; }
 
 # wrk: requests/s and latency percentiles (ms) for one scenario.
 run_wrk() { # NAME CONNECTIONS
@@ -181,7 +184,7 @@ rss_load=0
 for s in $SCENARIOS; do
     for round in $(seq "$ROUNDS"); do
         settle
-        pg=$(run_pgbench "$s" "$TENANTFLOW_DB_POOL_SIZE")  # tps|p50|p99|transactions|ticks
+        pg=$(run_pgbench "$s" "$pool")  # tps|p50|p99|transactions|ticks
         IFS='|' read -r pg_tps _ _ pg_txns pg_cpu <<<"$pg"
         for c in 32 64; do
             before=$(cpu_ticks) pg_before=$(pg_ticks)
