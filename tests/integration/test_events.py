@@ -76,7 +76,12 @@ def feed_shape_filters_and_cursors():
     # bytes show no position (drain() checks that an empty page hands the
     # same cursor back, which the sealing keeps true).
     raw = base64.urlsafe_b64decode(end + "=" * (-len(end) % 4))
-    check(b'"p"' not in raw and not raw.startswith(b"{"), f"cursor payload readable: {raw!r}")
+    try:  # sealed bytes begin with "{" once in 256 cursors; they never parse as JSON
+        json.loads(raw)
+        readable = True
+    except ValueError:
+        readable = False
+    check(b'"p"' not in raw and not readable, f"cursor payload readable: {raw!r}")
     # Cursors are bound to tenant and filter.
     problem(t.req("GET", "/v1/events?cursor=" + cur), 400)
     problem(Tenant().req("GET", "/v1/events?cursor=" + end), 400)
